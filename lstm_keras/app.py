@@ -1,0 +1,134 @@
+"""What an application gives the shared CLI: config, data, models and serving.
+
+Each app (`apps/<app>/`) subclasses `App` once and registers the instance under
+the `lstm_keras.apps` entry-point group in `pyproject.toml`; the CLI finds apps
+through entry points, so `lstm_keras` never imports an app.
+
+The shared machinery (`lstm-keras train|evaluate|export|predict|data`) does the
+rest: config resolution, seeds, distribution strategy, `fit` with callbacks,
+checkpoints, resume, `metrics.json`, atomic export, warmup file and
+fresh-process verification.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Training settings every app shares (the `train.*` config keys)."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+    # Stop when validation loss has not improved for this many epochs.
+    early_stopping_patience: int = 5
+    # "default" (one device), "mirrored" (all local GPUs) or "multi_worker"
+    # (MultiWorkerMirroredStrategy from TF_CONFIG).
+    strategy: str = "default"
+    mixed_precision: bool = False
+
+
+@dataclasses.dataclass
+class AppData:
+    """An app's prepared data.
+
+    `train` and `validation` are batched `tf.data.Dataset`s of
+    `(inputs, targets)` that `Model.fit` takes as they are; `test` is whatever
+    the app's `evaluate` needs (usually a dataset of the same form); `info`
+    holds app-specific state the model and serving need (normalization
+    statistics, tokenizers, label names...).
+    """
+
+    train: Any
+    validation: Any
+    test: Any
+    info: Any = None
+
+
+class App(abc.ABC):
+    """One application: subclass, fill the class attributes, implement methods.
+
+    Class attributes:
+        name: the CLI name (`speech`, `translation`, `timeseries`).
+        config_class: a frozen dataclass whose fields are `data`, `model` and
+            `train` (a `TrainConfig`), each a frozen dataclass with real types.
+            `data` has a `source: str` field (`builtin`, `tfds:NAME`,
+            `csv:PATH`, `tsv:PATH`, `folder:PATH`).
+        presets: preset name -> config instance; at least `tiny` (seconds, for
+            tests) and `default` (what `make demo` runs).
+    """
+
+    name: str
+    config_class: type
+    presets: Mapping[str, Any]
+
+    @abc.abstractmethod
+    def load_data(self, config: Any, work_dir: str | None = None) -> AppData:
+        """Builds or reads the data named by `config.data.source`.
+
+        `work_dir` is the run directory (files such as tokenizer models may be
+        written there); it is None for `lstm-keras data`. Raise `ValueError`
+        with a one-line message naming the problem for bad input.
+        """
+
+    @abc.abstractmethod
+    def describe_data(self, data: AppData) -> dict[str, Any]:
+        """A JSON-able summary printed by `lstm-keras data APP`."""
+
+    @abc.abstractmethod
+    def build_model(self, config: Any, data: AppData) -> Any:
+        """Returns the compiled `keras.Model` to train.
+
+        Called inside the distribution strategy's scope and after the mixed
+        precision policy is set. The optimizer uses
+        `config.train.learning_rate`.
+        """
+
+    @abc.abstractmethod
+    def evaluate(
+        self, config: Any, data: AppData, model: Any, output_dir: str
+    ) -> dict[str, dict[str, Any]]:
+        """Scores `model` (and the app's baselines) on the test split.
+
+        Returns `{model_name: {metric: value}}`, written as the `test` entry of
+        `metrics.json`. Writes plots under `output_dir/plots/`.
+        """
+
+    @abc.abstractmethod
+    def serving_module(self, config: Any, data: AppData, model: Any) -> Any:
+        """A `tf.Module` holding the trained model and its serving functions.
+
+        Its `signatures` attribute maps signature names (`serving_default`
+        first) to concrete functions whose inputs are raw (waveforms or WAV
+        bytes, strings, unnormalized values): all preprocessing is inside.
+        """
+
+    @abc.abstractmethod
+    def sample_requests(
+        self, config: Any, data: AppData
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Real sample inputs per signature name: `{signature: {input: array}}`.
+
+        Used for the TF Serving warmup file and to verify the export in a
+        fresh process against the in-memory module.
+        """
+
+    @abc.abstractmethod
+    def predict(self, export_dir: str, inputs: list[str]) -> Iterable[dict[str, Any]]:
+        """Runs the exported SavedModel on raw inputs (files or text).
+
+        Yields one JSON-able dict per input. Must load the export with plain
+        `tf.saved_model.load`, never the Python model.
+        """
+
+    # Extra TensorFlow op libraries the export needs in a fresh process
+    # (translation: ["tensorflow_text"]).
+    serving_imports: tuple[str, ...] = ()
