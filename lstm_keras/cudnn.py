@@ -1,0 +1,146 @@
+"""The fused cuDNN path: eligibility, weight conversion and the raw op call.
+
+cuDNN runs only on a GPU, so the layer never decides in Python whether it is
+used: `run_on_device` puts both branches in the graph and TensorFlow picks
+one when the op is placed (`tf.__internal__.execute_fn_for_device`). A
+SavedModel exported on a GPU therefore still runs on a CPU-only server, and
+one exported on a CPU uses cuDNN when served on a GPU.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+_TANH = (keras.activations.tanh, tf.tanh, tf.nn.tanh, keras.ops.tanh)
+_SIGMOID = (keras.activations.sigmoid, tf.sigmoid, tf.nn.sigmoid, keras.ops.sigmoid)
+
+# Returned beside the outputs so that eager callers can see which kernel ran.
+FALLBACK, CUDNN = 0, 1
+
+
+def ineligibility_reasons(layer) -> list[str]:
+    """Every static reason the layer's configuration cannot run on cuDNN."""
+    cell = layer.cell
+    reasons = []
+    if cell.activation not in _TANH:
+        reasons.append(f"activation is {_name(cell.activation)}, cuDNN needs tanh")
+    if cell.recurrent_activation not in _SIGMOID:
+        reasons.append(
+            f"recurrent_activation is {_name(cell.recurrent_activation)}, "
+            "cuDNN needs sigmoid"
+        )
+    if cell.recurrent_dropout:
+        reasons.append(
+            f"recurrent_dropout={cell.recurrent_dropout} (cuDNN has no per-step "
+            "dropout; weight_dropout is the cuDNN-compatible alternative)"
+        )
+    if layer.unroll:
+        reasons.append("unroll=True")
+    if cell.proj_units:
+        reasons.append(f"proj_units={cell.proj_units} runs on the portable path")
+    elif not cell.uses_classic_equations:
+        reasons.append(
+            f"{type(cell).__name__} overrides gate_step/project_inputs "
+            "(cuDNN only computes the classic equations)"
+        )
+    if layer.compute_dtype == "bfloat16":
+        reasons.append("compute dtype bfloat16 is not supported by cuDNN's LSTM")
+    return reasons
+
+
+def _name(function) -> str:
+    return getattr(function, "__name__", repr(function))
+
+
+def canonical_params(kernel, recurrent_kernel, bias):
+    """Packs Keras-layout weights into cuDNN's flat canonical parameter buffer.
+
+    cuDNN's order: the 4 input matrices W_i, W_f, W_c, W_o (each `[units,
+    input_dim]`, row-major), the 4 recurrent matrices R_* (`[units, units]`),
+    then 4 input biases and 4 recurrent biases. The Keras bias goes in the
+    recurrent biases, the input biases are zero: cuDNN adds both.
+    """
+    weights = tf.split(kernel, 4, axis=1) + tf.split(recurrent_kernel, 4, axis=1)
+    if bias is None:
+        bias = tf.zeros([kernel.shape[1]], dtype=kernel.dtype)
+    biases = tf.split(tf.concat([tf.zeros_like(bias), bias], axis=0), 8)
+    flat = [tf.reshape(tf.transpose(w), [-1]) for w in weights]
+    return tf.concat(flat + biases, axis=0)
+
+
+def _is_right_padded(mask):
+    """mask `[batch, time]`: every row is ones then zeros, and none is empty."""
+    lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    right_padded = tf.sequence_mask(lengths, maxlen=tf.shape(mask)[1])
+    return tf.logical_and(
+        tf.reduce_all(tf.equal(mask, right_padded)), tf.reduce_all(lengths > 0)
+    )
+
+
+def cudnn_lstm(inputs, h0, c0, kernel, recurrent_kernel, bias, mask, go_backwards):
+    """One `CudnnRNNV3` call with Keras semantics.
+
+    Args:
+        inputs: `[batch, time, input_dim]`, original time order.
+        mask: `[batch, time]` bool, right-padded (checked by the caller), or
+            None.
+
+    Returns:
+        `(hidden [time, batch, units], c_last)`: the carried hidden state per
+        step in processing order (reversed when `go_backwards`), as the
+        portable loops return it.
+    """
+    inputs = tf.transpose(inputs, [1, 0, 2])  # [time, batch, input_dim]
+    time_steps, batch = tf.shape(inputs)[0], tf.shape(inputs)[1]
+    if mask is None:
+        lengths = tf.fill([batch], time_steps)
+    else:
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    if go_backwards:
+        # Reverse each sequence's valid part, so padding stays on the right.
+        inputs = tf.reverse_sequence(inputs, lengths, seq_axis=0, batch_axis=1)
+    outputs, h, c, _, _ = tf.raw_ops.CudnnRNNV3(
+        input=inputs,
+        input_h=h0[None],
+        input_c=c0[None],
+        params=canonical_params(kernel, recurrent_kernel, bias),
+        sequence_lengths=lengths,
+        rnn_mode="lstm",
+        is_training=True,
+        time_major=True,
+    )
+    h, c = h[0], c[0]
+    if mask is None:
+        return outputs, c
+    valid = tf.transpose(mask)[..., None]  # [time, batch, 1]
+    if not go_backwards:
+        # Steps after the end keep the last state.
+        return tf.where(valid, outputs, h[None]), c
+    # Processing order is the full reversal: padding comes first, keeping h0.
+    outputs = tf.reverse(
+        tf.reverse_sequence(outputs, lengths, seq_axis=0, batch_axis=1), [0]
+    )
+    return tf.where(tf.reverse(valid, [0]), outputs, h0[None]), c
+
+
+def run_on_device(cudnn_fn, fallback_fn, mask):
+    """Runs `cudnn_fn` on a GPU (when the mask allows) and `fallback_fn` elsewhere.
+
+    Both return `(hidden, c_last)`; the result gains an int32 code (`CUDNN` or
+    `FALLBACK`) naming the branch that ran.
+    """
+
+    def fallback():
+        return (*fallback_fn(), tf.constant(FALLBACK))
+
+    def cudnn():
+        return (*cudnn_fn(), tf.constant(CUDNN))
+
+    def gpu():
+        if mask is None:
+            return cudnn()
+        # Left padding, holes and empty rows: cuDNN would be wrong; fall back.
+        return tf.cond(_is_right_padded(mask), cudnn, fallback)
+
+    return tf.__internal__.execute_fn_for_device({"GPU": gpu}, default_fn=fallback)

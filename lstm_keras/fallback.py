@@ -1,0 +1,248 @@
+"""Portable LSTM loops in plain TensorFlow: the path used off the GPU.
+
+Two loops share one contract: they take the input projection of every
+timestep, time-major (`[time, batch, 4 * units]`, computed by one matmul
+outside), and return the carried hidden state of every step plus the final
+cell state.
+
+- `fused_lstm`: the classic equations with tanh/sigmoid and a hand-written
+  backward pass over the whole sequence. Per step it runs one recurrent matmul
+  and a few fused elementwise ops; the backward recomputes the gates for all
+  steps in one large matmul, runs one reverse loop of elementwise work and one
+  matmul per step, and forms the recurrent-kernel gradient as a single large
+  matmul, as cuDNN does. Autodiff through a while loop instead stores and
+  replays every small op (see PERF-NOTES), which is what makes Keras's training
+  step slow on CPU.
+- `cell_loop`: any cell's `gate_step` with autodiff; used for variants, custom
+  activations and recurrent dropout.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def keras_to_internal_gates(weights):
+    """Reorders the last axis from Keras's (i, f, c, o) to (o, i, f, c).
+
+    With o first, the three sigmoid gates are one contiguous block in the
+    forward pass, and the three gates scaled by dc are one block in the
+    backward pass.
+    """
+    units = weights.shape[-1] // 4
+    return tf.concat([weights[..., 3 * units :], weights[..., : 3 * units]], axis=-1)
+
+
+def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None):
+    """Runs the classic LSTM with a hand-written gradient.
+
+    Args:
+        projected: `[time, batch, 4 * units]`, x·W + b with gates ordered
+            (o, i, f, c) (see `keras_to_internal_gates`).
+        recurrent_kernel: `[units, 4 * units]` in the same gate order.
+        h0, c0: `[batch, units]` initial states.
+        mask: optional `[time, batch]` bool; a masked step keeps the state.
+
+    Returns:
+        `(hidden [time, batch, units], c_last [batch, units])`; `hidden` holds
+        the carried state after every step.
+    """
+    if mask is None:
+        return _fused_lstm_unmasked(projected, recurrent_kernel, h0, c0)
+    return _fused_lstm_masked(projected, recurrent_kernel, h0, c0, mask)
+
+
+def _forward(projected, recurrent_kernel, h0, c0, mask):
+    """The forward loop; stores only the carried h and c of every step."""
+    time_steps = tf.shape(projected)[0]
+    units = recurrent_kernel.shape[0]
+    hidden_ta = tf.TensorArray(projected.dtype, size=time_steps)
+    cell_ta = tf.TensorArray(projected.dtype, size=time_steps)
+
+    def body(t, h, c, hidden_ta, cell_ta):
+        z = projected[t] + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
+        sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
+        o, i, f = tf.split(tf.sigmoid(sigmoid_part), 3, axis=1)
+        c_new = f * c + i * tf.tanh(candidate_part)
+        h_new = o * tf.tanh(c_new)
+        if mask is not None:
+            keep = mask[t][:, None]
+            h_new = tf.where(keep, h_new, h)
+            c_new = tf.where(keep, c_new, c)
+        return t + 1, h_new, c_new, hidden_ta.write(t, h_new), cell_ta.write(t, c_new)
+
+    _, _, c_last, hidden_ta, cell_ta = tf.while_loop(
+        lambda t, *_: t < time_steps,
+        body,
+        (tf.constant(0), h0, c0, hidden_ta, cell_ta),
+        maximum_iterations=time_steps,
+    )
+    return hidden_ta.stack(), cell_ta.stack(), c_last
+
+
+def _backward(
+    projected, recurrent_kernel, h0, c0, mask, hidden, cells, d_hidden, d_c_last
+):
+    """Gradients of `fused_lstm` w.r.t. projected, recurrent_kernel, h0, c0."""
+    time_steps = tf.shape(projected)[0]
+    units = recurrent_kernel.shape[0]
+    dtype = projected.dtype
+    h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)  # [time, batch, u]
+    c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
+    # Recompute every gate at once: one large matmul instead of per-step storage.
+    z = projected + tf.reshape(
+        tf.matmul(tf.reshape(h_prev, [-1, units]), recurrent_kernel),
+        tf.shape(projected),
+    )
+    sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=-1)
+    o, i, f = tf.split(tf.sigmoid(sigmoid_part), 3, axis=-1)
+    g = tf.tanh(candidate_part)
+    tanh_c = tf.tanh(cells)
+    # dz = [dh, dc, dc, dc] * gate_factor, elementwise.
+    gate_factor = tf.concat(
+        [tanh_c * o * (1 - o), g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)],
+        axis=-1,
+    )
+    dc_from_dh = o * (1 - tanh_c * tanh_c)
+    dc_carry = f
+    dh_carry = None
+    if mask is not None:
+        keep = tf.cast(mask, dtype)[..., None]  # [time, batch, 1]
+        gate_factor *= keep
+        dc_from_dh *= keep
+        dc_carry = f * keep + (1 - keep)
+        dh_carry = 1 - keep
+
+    d_projected_ta = tf.TensorArray(dtype, size=time_steps)
+
+    def body(t, dh_next, dc_next, d_projected_ta):
+        dh = d_hidden[t] + dh_next
+        dc = dc_next + dh * dc_from_dh[t]
+        dz = tf.concat([dh, dc, dc, dc], axis=1) * gate_factor[t]
+        dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+        if dh_carry is not None:
+            dh_prev += dh * dh_carry[t]
+        return t - 1, dh_prev, dc * dc_carry[t], d_projected_ta.write(t, dz)
+
+    _, dh0, dc0, d_projected_ta = tf.while_loop(
+        lambda t, *_: t >= 0,
+        body,
+        (time_steps - 1, tf.zeros_like(h0), d_c_last, d_projected_ta),
+        maximum_iterations=time_steps,
+    )
+    d_projected = d_projected_ta.stack()
+    d_recurrent_kernel = tf.matmul(
+        tf.reshape(h_prev, [-1, units]),
+        tf.reshape(d_projected, [-1, 4 * units]),
+        transpose_a=True,
+    )
+    return d_projected, d_recurrent_kernel, dh0, dc0
+
+
+def _zeros_if_none(gradient, like):
+    return tf.zeros_like(like) if gradient is None else gradient
+
+
+@tf.custom_gradient
+def _fused_lstm_unmasked(projected, recurrent_kernel, h0, c0):
+    hidden, cells, c_last = _forward(projected, recurrent_kernel, h0, c0, None)
+
+    def grad(d_hidden, d_c_last):
+        return _backward(
+            projected,
+            recurrent_kernel,
+            h0,
+            c0,
+            None,
+            hidden,
+            cells,
+            _zeros_if_none(d_hidden, hidden),
+            _zeros_if_none(d_c_last, c_last),
+        )
+
+    return (hidden, c_last), grad
+
+
+def _fused_lstm_masked(projected, recurrent_kernel, h0, c0, mask):
+    # The mask is closed over: it is not differentiable.
+    @tf.custom_gradient
+    def run(projected, recurrent_kernel, h0, c0):
+        hidden, cells, c_last = _forward(projected, recurrent_kernel, h0, c0, mask)
+
+        def grad(d_hidden, d_c_last):
+            return _backward(
+                projected,
+                recurrent_kernel,
+                h0,
+                c0,
+                mask,
+                hidden,
+                cells,
+                _zeros_if_none(d_hidden, hidden),
+                _zeros_if_none(d_c_last, c_last),
+            )
+
+        return (hidden, c_last), grad
+
+    return run(projected, recurrent_kernel, h0, c0)
+
+
+def cell_loop(
+    cell,
+    projected,
+    recurrent_kernel,
+    h0,
+    c0,
+    mask=None,
+    recurrent_dropout_mask=None,
+    unroll=False,
+):
+    """Runs `cell.gate_step` over time with autodiff (any cell variant).
+
+    Args:
+        cell: an `LSTMCell` (or subclass).
+        projected: `[time, batch, 4 * units]` from `cell.project_inputs`, in
+            the cell's own gate order.
+        recurrent_kernel: the recurrent kernel for this call.
+        h0, c0: initial states.
+        mask: optional `[time, batch]` bool.
+        recurrent_dropout_mask: optional `[batch, state_units]`, applied to h
+            before the recurrent matmul (Keras's recurrent_dropout).
+        unroll: unroll the loop in Python (static time dimension only).
+
+    Returns:
+        `(hidden [time, batch, state_units], c_last [batch, units])`.
+    """
+
+    def step(t, h, c):
+        h_in = h if recurrent_dropout_mask is None else h * recurrent_dropout_mask
+        h_new, c_new = cell.gate_step(projected[t], h_in, c, recurrent_kernel)
+        if mask is not None:
+            keep = mask[t][:, None]
+            h_new = tf.where(keep, h_new, h)
+            c_new = tf.where(keep, c_new, c)
+        return h_new, c_new
+
+    if unroll:
+        if projected.shape[0] is None:
+            raise ValueError("unroll=True needs a static number of timesteps.")
+        h, c, hidden = h0, c0, []
+        for t in range(projected.shape[0]):
+            h, c = step(t, h, c)
+            hidden.append(h)
+        return tf.stack(hidden), c
+
+    time_steps = tf.shape(projected)[0]
+    hidden_ta = tf.TensorArray(h0.dtype, size=time_steps)
+
+    def body(t, h, c, hidden_ta):
+        h, c = step(t, h, c)
+        return t + 1, h, c, hidden_ta.write(t, h)
+
+    _, _, c_last, hidden_ta = tf.while_loop(
+        lambda t, *_: t < time_steps,
+        body,
+        (tf.constant(0), h0, c0, hidden_ta),
+        maximum_iterations=time_steps,
+    )
+    return hidden_ta.stack(), c_last
