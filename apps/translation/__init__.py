@@ -1,0 +1,1 @@
+"""Sentence translation: attention LSTM encoder-decoder, SentencePiece, beam search."""
