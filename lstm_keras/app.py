@@ -33,7 +33,32 @@ class TrainConfig:
     # "default" (one device), "mirrored" (all local GPUs) or "multi_worker"
     # (MultiWorkerMirroredStrategy from TF_CONFIG).
     strategy: str = "default"
+    # On a GPU mixed_float16, on a CPU mixed_bfloat16 (float16 is slow there).
     mixed_precision: bool = False
+    # tf.config.experimental.enable_op_determinism: same seed, same metrics.
+    deterministic: bool = True
+
+    def __post_init__(self):
+        strategies = ("default", "mirrored", "multi_worker")
+        if self.strategy not in strategies:
+            raise ValueError(
+                f"train.strategy must be one of {', '.join(strategies)}; "
+                f"got {self.strategy!r}"
+            )
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"train.{name} must be >= 1; got {getattr(self, name)}"
+                )
+        if not self.learning_rate > 0:
+            raise ValueError(
+                f"train.learning_rate must be > 0; got {self.learning_rate}"
+            )
+        if self.early_stopping_patience < 0:
+            raise ValueError(
+                "train.early_stopping_patience must be >= 0; "
+                f"got {self.early_stopping_patience}"
+            )
 
 
 @dataclasses.dataclass
@@ -132,3 +157,41 @@ class App(abc.ABC):
     # Extra TensorFlow op libraries the export needs in a fresh process
     # (translation: ["tensorflow_text"]).
     serving_imports: tuple[str, ...] = ()
+
+    # Optional: which `test` metrics the `lstm-keras demo` table shows. Unset,
+    # the first model and its first numeric metric are shown, against the
+    # next model as the baseline.
+    headline_model: str | None = None
+    baseline_model: str | None = None
+    headline_metric: str | None = None
+    # Optional: tolerance when the export is compared with the in-memory
+    # module in a fresh process (absolute and relative, numeric outputs).
+    export_tolerance: float = 1e-5
+
+    def headline(self, test_metrics: Mapping[str, Mapping[str, Any]]) -> dict:
+        """The demo table's row: `{model, baseline, metric, value, baseline_value}`.
+
+        Override for a custom choice; the default uses the class attributes
+        `headline_model`, `baseline_model` and `headline_metric`.
+        """
+        models = list(test_metrics)
+        model = self.headline_model or (models[0] if models else None)
+        others = [name for name in models if name != model]
+        baseline = self.baseline_model or (others[0] if others else None)
+        scores = test_metrics.get(model, {}) if model else {}
+        metric = self.headline_metric or next(
+            (
+                name
+                for name, value in scores.items()
+                if isinstance(value, int | float) and not isinstance(value, bool)
+            ),
+            None,
+        )
+        baseline_scores = test_metrics.get(baseline, {}) if baseline else {}
+        return {
+            "model": model,
+            "baseline": baseline,
+            "metric": metric,
+            "value": scores.get(metric) if metric else None,
+            "baseline_value": baseline_scores.get(metric) if metric else None,
+        }

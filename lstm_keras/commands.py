@@ -1,0 +1,141 @@
+"""What each `lstm-keras` subcommand does, without the argument parsing.
+
+The CLI (`lstm_keras.cli`) parses flags and calls these; tests and notebooks
+can call them directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from lstm_keras.run_directory import RunDirectory, read_metrics, update_metrics
+
+
+def train_app(
+    app: Any, config: Any, output_dir: str, preset: str | None = None
+) -> dict:
+    """`lstm-keras train`: train (or resume), evaluate, export, write metrics.
+
+    Returns the contents of `metrics.json` (an empty dict on a multi-worker
+    non-chief worker, which only helps train).
+    """
+    from lstm_keras import training
+
+    start = time.monotonic()
+    run = RunDirectory(output_dir)
+    header = f"lstm-keras train {app.name}" + (f" --preset {preset}" if preset else "")
+    result = training.train(app, config, run, header=f"{header}: resolved config")
+    if not result.chief:
+        return {}
+    test = app.evaluate(config, result.data, result.model, run.root)
+    training_summary = {
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "best_val_loss": _best_value(result.history, training.MONITOR),
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "stopped_early": result.stopped_early,
+        "strategy": config.train.strategy,
+        "replicas": result.replicas,
+        "train_seconds": round(sum(r.get("seconds", 0.0) for r in result.history), 3),
+    }
+    update_metrics(
+        run.metrics,
+        app=app.name,
+        preset=preset,
+        test=test,
+        headline=app.headline(test),
+        training=training_summary,
+    )
+    exported = _export(app, config, result.data, result.model, run)
+    return update_metrics(
+        run.metrics, export=exported, wall_seconds=round(time.monotonic() - start, 3)
+    )
+
+
+def evaluate_run(app: Any, output_dir: str) -> dict:
+    """`lstm-keras evaluate`: re-run the test evaluation of a trained run."""
+    from lstm_keras import training
+
+    run = RunDirectory(output_dir)
+    config, data, model = training.load_trained(app, run)
+    os.makedirs(run.plots, exist_ok=True)
+    test = app.evaluate(config, data, model, run.root)
+    return update_metrics(run.metrics, test=test, headline=app.headline(test))
+
+
+def export_run(app: Any, output_dir: str) -> dict:
+    """`lstm-keras export`: export the best checkpoint again, as a new version."""
+    from lstm_keras import training
+
+    run = RunDirectory(output_dir)
+    config, data, model = training.load_trained(app, run)
+    exported = _export(app, config, data, model, run)
+    if read_metrics(run.metrics):
+        update_metrics(run.metrics, export=exported)
+    return exported
+
+
+def describe_app_data(app: Any, config: Any) -> dict:
+    """`lstm-keras data`: build or fetch the data and summarize it."""
+    return app.describe_data(app.load_data(config, work_dir=None))
+
+
+def predict_with_export(
+    app: Any, model_path: str, inputs: Iterable[str]
+) -> Iterator[dict[str, Any]]:
+    """`lstm-keras predict`: run the exported SavedModel on raw inputs."""
+    from lstm_keras.export import resolve_export
+
+    export_dir = resolve_export(model_path, app.name)
+    inputs = list(inputs)
+    for path in inputs:
+        if path != "-" and _looks_like_file(path) and not os.path.exists(path):
+            raise FileNotFoundError(f"no such input file: {path}")
+    yield from app.predict(export_dir, inputs)
+
+
+def _export(app: Any, config: Any, data: Any, model: Any, run: RunDirectory) -> dict:
+    from lstm_keras.export import export_app
+
+    print(
+        f"Exporting {app.name} and checking it in a fresh process...",
+        file=sys.stderr,
+        flush=True,
+    )
+    result = export_app(app, config, data, model, run.export)
+    print(
+        f"Exported {result.path} ({', '.join(result.signatures)})",
+        file=sys.stderr,
+        flush=True,
+    )
+    return {
+        "path": result.path,
+        "version": result.version,
+        "signatures": list(result.signatures),
+        "verified": True,
+    }
+
+
+def _best_value(history: list[dict[str, Any]], monitor: str) -> float | None:
+    values = [
+        r[monitor]
+        for r in history
+        if isinstance(r.get(monitor), float) and math.isfinite(r[monitor])
+    ]
+    return min(values) if values else None
+
+
+def _looks_like_file(text: str) -> bool:
+    """A WAV/CSV/TSV/TXT path rather than a sentence to translate."""
+    return os.path.splitext(text)[1].lower() in (
+        ".wav",
+        ".csv",
+        ".tsv",
+        ".txt",
+        ".flac",
+    )

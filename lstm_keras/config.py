@@ -1,0 +1,381 @@
+"""Config resolution: preset, then a YAML file, then `--set` dotted keys.
+
+An app's config is a frozen dataclass of frozen dataclasses (`data`, `model`,
+`train`) with real types. Every override is checked against those types and
+rebuilt into a new instance, so a misspelled key or a string where a number
+belongs is an error naming the key, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import tempfile
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+CONFIG_FILE_NAME = "config.yaml"
+
+
+def preset_config(app: Any, preset: str) -> Any:
+    """Returns `app.presets[preset]`, or raises ValueError naming the choices."""
+    if preset not in app.presets:
+        choices = ", ".join(app.presets)
+        raise ValueError(
+            f"unknown preset {preset!r} for app {app.name!r}; choose from: {choices}"
+        )
+    return app.presets[preset]
+
+
+def resolve_config(
+    app: Any,
+    preset: str = "default",
+    config_file: str | os.PathLike | None = None,
+    overrides: Iterable[str] = (),
+) -> Any:
+    """Builds an app's config in the documented order.
+
+    Args:
+        app: the `lstm_keras.app.App` whose `presets` hold the starting point.
+        preset: the preset name (`tiny`, `default`, ...).
+        config_file: optional YAML file of nested keys, applied over the preset.
+        overrides: `KEY=VALUE` strings with dotted keys and YAML values
+            (`train.epochs=3`, `data.targets=[temp]`), applied last.
+
+    Returns:
+        A new frozen config instance.
+
+    Raises:
+        ValueError: an unknown preset or key, a malformed override, or a value
+            of the wrong type.
+        FileNotFoundError: `config_file` does not exist.
+    """
+    config = preset_config(app, preset)
+    if config_file is not None:
+        config = apply_mapping(config, read_yaml(config_file))
+    return apply_overrides(config, overrides)
+
+
+def apply_overrides(config: Any, overrides: Iterable[str]) -> Any:
+    """Applies `KEY=VALUE` strings (dotted keys, YAML values) to `config`."""
+    for override in overrides:
+        key, separator, text = override.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ValueError(
+                f"--set expects KEY=VALUE (e.g. train.epochs=3); got {override!r}"
+            )
+        field_type = _leaf_type(type(config), key)
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as error:
+            reason = str(error).splitlines()[0]
+            raise ValueError(
+                f"--set {key}: value is not valid YAML ({reason})"
+            ) from None
+        # A string field keeps the text as typed: YAML would turn `yes` into
+        # True and `1.0` into a float.
+        if _accepts_str(field_type) and not isinstance(value, str | type(None)):
+            value = text
+        config = _replace(config, key.split("."), value)
+    return config
+
+
+def apply_mapping(config: Any, mapping: Mapping[str, Any], source: str = "") -> Any:
+    """Applies a nested mapping (as read from YAML) over `config`."""
+    for key, value in flatten_mapping(type(config), mapping).items():
+        config = _replace(config, key.split("."), value, source=source)
+    return config
+
+
+def flatten_mapping(
+    config_class: type, mapping: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """Nested mapping -> `{dotted_key: value}` following the dataclass tree.
+
+    A mapping under a key whose field is a dataclass is descended into; under
+    any other field (e.g. a `dict` field) it is that field's value.
+    """
+    if not isinstance(mapping, Mapping):
+        where = f"under {prefix[:-1]!r}" if prefix else "at the top level"
+        raise ValueError(f"config expects a mapping {where}; got {mapping!r}")
+    hints = _type_hints(config_class)
+    flat = {}
+    for name, value in mapping.items():
+        key = f"{prefix}{name}"
+        if not isinstance(name, str) or name not in hints:
+            raise ValueError(_unknown_key_message(key, config_class))
+        field_type = hints[name]
+        if dataclasses.is_dataclass(field_type) and isinstance(value, Mapping):
+            flat.update(flatten_mapping(field_type, value, prefix=f"{key}."))
+        else:
+            flat[key] = value
+    return flat
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A config as plain YAML/JSON-able nested dicts (tuples become lists)."""
+    return _plain(dataclasses.asdict(config))
+
+
+def config_from_dict(base: Any, mapping: Mapping[str, Any], source: str = "") -> Any:
+    """`base` with every key of the nested `mapping` applied (see apply_mapping)."""
+    return apply_mapping(base, mapping, source=source)
+
+
+def valid_keys(config_class: type, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of a config class, in field order."""
+    keys = []
+    for name, field_type in _type_hints(config_class).items():
+        if dataclasses.is_dataclass(field_type):
+            keys.extend(valid_keys(field_type, prefix=f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def differing_keys(first: Any, second: Any) -> list[str]:
+    """Dotted keys whose values differ between two configs of one class."""
+    first_flat = _flatten_values(config_to_dict(first))
+    second_flat = _flatten_values(config_to_dict(second))
+    keys = list(dict.fromkeys([*first_flat, *second_flat]))
+    return [key for key in keys if first_flat.get(key) != second_flat.get(key)]
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Reads a YAML mapping; a missing file or malformed YAML is one clear error."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = yaml.safe_load(file)
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ValueError(f"config file {path} is not valid YAML: {reason}") from None
+    if content is None:
+        return {}
+    if not isinstance(content, dict):
+        raise ValueError(f"config file {path} must hold a mapping of keys")
+    return content
+
+
+def write_config(config: Any, path: str | os.PathLike, header: str = "") -> str:
+    """Writes the resolved config as YAML, atomically (temp file + rename)."""
+    path = os.fspath(path)
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    if header:
+        text = "".join(f"# {line}\n" for line in header.splitlines()) + text
+    write_text_atomically(path, text)
+    return path
+
+
+def load_run_config(app: Any, path: str | os.PathLike) -> Any:
+    """Reads a config written by `write_config` back into the app's class."""
+    base = next(iter(app.presets.values()))
+    return config_from_dict(base, read_yaml(path), source=os.fspath(path))
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Writes `text` to `path` so readers see the old file or the new, never half."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _replace(config: Any, path: list[str], value: Any, source: str = "") -> Any:
+    """Returns `config` with the field at `path` set to `value`, type-checked."""
+    hints = _type_hints(type(config))
+    name = path[0]
+    if name not in hints:
+        raise ValueError(_unknown_key_message(".".join(path), type(config)))
+    field_type = hints[name]
+    if len(path) > 1:
+        # Callers validate the whole dotted key first (`_leaf_type`,
+        # `flatten_mapping`), so the child is a dataclass here.
+        new_child = _replace(getattr(config, name), path[1:], value, source)
+        return dataclasses.replace(config, **{name: new_child})
+    if dataclasses.is_dataclass(field_type):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"config key {name!r} holds a section; set its keys")
+        return dataclasses.replace(
+            config, **{name: apply_mapping(getattr(config, name), value, source)}
+        )
+    coerced = _coerce(value, field_type, name, source)
+    try:
+        return dataclasses.replace(config, **{name: coerced})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"config key {name!r}: {error}") from None
+
+
+def _unknown_key_message(key: str, config_class: type) -> str:
+    candidates = valid_keys(config_class)
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
+    if not close:
+        # A misspelled leaf under a valid section: compare leaf names too.
+        leaves = {candidate.rsplit(".", 1)[-1]: candidate for candidate in candidates}
+        leaf = difflib.get_close_matches(key.rsplit(".", 1)[-1], leaves, n=1)
+        close = [leaves[leaf[0]]] if leaf else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown config key {key!r}{hint}"
+
+
+def _leaf_type(config_class: type, key: str) -> Any:
+    """The type of the leaf at a dotted key, or ValueError naming the closest key."""
+    current: Any = config_class
+    for name in key.split("."):
+        hints = _type_hints(current) if dataclasses.is_dataclass(current) else {}
+        if name not in hints:
+            raise ValueError(_unknown_key_message(key, config_class))
+        current = hints[name]
+    return current
+
+
+def _type_hints(config_class: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(config_class)
+    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
+
+
+def _accepts_str(field_type: Any) -> bool:
+    if field_type is str:
+        return True
+    if _is_union(field_type):
+        return str in typing.get_args(field_type)
+    return False
+
+
+def _is_union(field_type: Any) -> bool:
+    return typing.get_origin(field_type) in (typing.Union, types.UnionType)
+
+
+def _type_name(field_type: Any) -> str:
+    return getattr(field_type, "__name__", None) or str(field_type).replace(
+        "typing.", ""
+    )
+
+
+def _coerce(value: Any, field_type: Any, key: str, source: str = "") -> Any:
+    """Checks `value` against `field_type`, converting only where lossless."""
+    where = f" (in {source})" if source else ""
+
+    def fail(expected: str) -> ValueError:
+        return ValueError(
+            f"config key {key!r} expects {expected}; got {value!r}{where}"
+        )
+
+    origin = typing.get_origin(field_type)
+    arguments = typing.get_args(field_type)
+    if field_type is Any:
+        return value
+    if _is_union(field_type):
+        if value is None and type(None) in arguments:
+            return None
+        for argument in arguments:
+            if argument is type(None):
+                continue
+            try:
+                return _coerce(value, argument, key, source)
+            except ValueError:
+                continue
+        raise fail(" or ".join(_type_name(a) for a in arguments))
+    if origin is typing.Literal:
+        if value in arguments:
+            return value
+        raise fail("one of " + ", ".join(repr(a) for a in arguments))
+    if field_type is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise fail("true or false")
+    if field_type is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+        raise fail("an integer")
+    if field_type is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            # PyYAML reads `1e-3` (no dot) as a string.
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise fail("a number")
+    if field_type is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise fail("a string")
+    if origin in (tuple, list):
+        if not isinstance(value, list | tuple):
+            raise fail("a list such as [a, b]")
+        if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
+            element_types = [arguments[0]] * len(value)
+        elif origin is tuple and arguments:
+            if len(arguments) != len(value):
+                raise fail(f"a list of {len(arguments)} items")
+            element_types = list(arguments)
+        else:
+            element_types = [arguments[0] if arguments else Any] * len(value)
+        items = [
+            _coerce(item, item_type, f"{key}[{index}]", source)
+            for index, (item, item_type) in enumerate(
+                zip(value, element_types, strict=True)
+            )
+        ]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise fail("a mapping")
+        key_type, value_type = arguments or (Any, Any)
+        return {
+            _coerce(k, key_type, key, source): _coerce(
+                v, value_type, f"{key}.{k}", source
+            )
+            for k, v in value.items()
+        }
+    if isinstance(field_type, type) and isinstance(value, field_type):
+        return value
+    raise fail(_type_name(field_type))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _flatten_values(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten_values(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -1,0 +1,56 @@
+"""Runs a SavedModel in a fresh process, as TF Serving would: TensorFlow only.
+
+Started by `lstm_keras.export.verify_export` as
+`python -I export_check.py SAVED_MODEL REQUESTS.json OUTPUTS.json [MODULE...]`.
+Run by path in isolated mode, it imports nothing from this project (and
+checks that): a SavedModel that needs project code to load is not servable.
+`MODULE...` are op libraries TF Serving links (e.g. `tensorflow_text`).
+"""
+
+import importlib
+import json
+import os
+import sys
+
+_PROJECT_PACKAGES = ("lstm_keras", "apps", "lstm_keras_datasets")
+
+
+def main(argv):
+    saved_model, request_index, output_index, *op_libraries = argv
+    import tensorflow as tf
+
+    for name in op_libraries:
+        importlib.import_module(name)
+    tensor_proto = type(tf.make_tensor_proto(0))
+    loaded = tf.saved_model.load(saved_model)
+    with open(request_index, encoding="utf-8") as file:
+        requests = json.load(file)
+    folder = os.path.dirname(output_index)
+    outputs_index = {}
+    for group_number, (signature, inputs) in enumerate(requests.items()):
+        if signature not in loaded.signatures:
+            raise SystemExit(f"signature {signature!r} missing from the SavedModel")
+        tensors = {}
+        for name, path in inputs.items():
+            proto = tensor_proto()
+            with open(path, "rb") as file:
+                proto.ParseFromString(file.read())
+            tensors[name] = tf.constant(tf.make_ndarray(proto))
+        outputs = loaded.signatures[signature](**tensors)
+        outputs_index[signature] = {}
+        for number, (name, value) in enumerate(outputs.items()):
+            path = os.path.join(folder, f"out-{group_number}-{number}.pb")
+            with open(path, "wb") as file:
+                file.write(tf.make_tensor_proto(value.numpy()).SerializeToString())
+            outputs_index[signature][name] = path
+    imported = sorted(
+        name for name in sys.modules if name.split(".")[0] in _PROJECT_PACKAGES
+    )
+    if imported:
+        raise SystemExit(f"loading the SavedModel imported project code: {imported}")
+    with open(output_index, "w", encoding="utf-8") as file:
+        json.dump(outputs_index, file)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
