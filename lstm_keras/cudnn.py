@@ -1,13 +1,16 @@
 """The fused cuDNN path: eligibility, weight conversion and the raw op call.
 
-cuDNN runs only on a GPU, so the layer never decides in Python whether it is
-used: `run_on_device` puts both branches in the graph and TensorFlow picks
-one when the op is placed (`tf.__internal__.execute_fn_for_device`). A
-SavedModel exported on a GPU therefore still runs on a CPU-only server, and
-one exported on a CPU uses cuDNN when served on a GPU.
+cuDNN runs only on a GPU, so in a graph the layer never decides in Python
+whether it is used: `run_on_device` puts both implementations in the graph and
+TensorFlow picks one where the call is placed. A SavedModel exported on a GPU
+therefore still runs on a CPU-only server, and one exported on a CPU uses cuDNN
+when served on a GPU. (`tf.__internal__.execute_fn_for_device` would do the
+same, but differentiating it crashes TensorFlow 2.21 on CPU.)
 """
 
 from __future__ import annotations
+
+import uuid
 
 import keras
 import tensorflow as tf
@@ -78,7 +81,7 @@ def _is_right_padded(mask):
     )
 
 
-def cudnn_lstm(inputs, h0, c0, kernel, recurrent_kernel, bias, mask, go_backwards):
+def cudnn_lstm(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
     """One `CudnnRNNV3` call with Keras semantics.
 
     Args:
@@ -124,23 +127,57 @@ def cudnn_lstm(inputs, h0, c0, kernel, recurrent_kernel, bias, mask, go_backward
     return tf.where(tf.reverse(valid, [0]), outputs, h0[None]), c
 
 
-def run_on_device(cudnn_fn, fallback_fn, mask):
+def run_on_device(cudnn_fn, fallback_fn, arguments, mask):
     """Runs `cudnn_fn` on a GPU (when the mask allows) and `fallback_fn` elsewhere.
 
-    Both return `(hidden, c_last)`; the result gains an int32 code (`CUDNN` or
+    Both take `arguments` (a tuple of tensors; `mask` last when not None) and
+    return `(hidden, c_last)`; the result gains an int32 code (`CUDNN` or
     `FALLBACK`) naming the branch that ran.
+
+    Eagerly, the choice is made here. In a graph, both branches become
+    functions with the same `api_implements` name: the graph calls the
+    fallback, and Grappler's implementation selector swaps in the cuDNN one
+    when the call is placed on a GPU (the mechanism tf.keras used). So the
+    choice happens where the graph runs, and a SavedModel carries both.
     """
 
-    def fallback():
-        return (*fallback_fn(), tf.constant(FALLBACK))
+    def fallback(*args):
+        return (*fallback_fn(*args), tf.constant(FALLBACK))
 
-    def cudnn():
-        return (*cudnn_fn(), tf.constant(CUDNN))
-
-    def gpu():
+    def gpu(*args):
         if mask is None:
-            return cudnn()
+            return (*cudnn_fn(*args), tf.constant(CUDNN))
         # Left padding, holes and empty rows: cuDNN would be wrong; fall back.
-        return tf.cond(_is_right_padded(mask), cudnn, fallback)
+        return tf.cond(
+            _is_right_padded(args[-1]),
+            lambda: (*cudnn_fn(*args), tf.constant(CUDNN)),
+            lambda: fallback(*args),
+        )
 
-    return tf.__internal__.execute_fn_for_device({"GPU": gpu}, default_fn=fallback)
+    if tf.executing_eagerly():
+        if tf.config.list_logical_devices("GPU") and _on_gpu(arguments[0]):
+            return gpu(*arguments)
+        return fallback(*arguments)
+
+    api_name = f"lstm_keras_lstm_{uuid.uuid4().hex}"
+    on_cpu, on_gpu = (
+        tf.function(
+            function,
+            autograph=False,
+            experimental_attributes={
+                "api_implements": api_name,
+                "api_preferred_device": device,
+            },
+        )
+        for function, device in ((fallback, "CPU"), (gpu, "GPU"))
+    )
+    result = on_cpu(*arguments)
+    # Register the GPU twin (and its gradient) in the graph for the selector.
+    twin = on_gpu.get_concrete_function(*arguments)
+    twin.add_to_graph()
+    twin.add_gradient_functions_to_graph()
+    return result
+
+
+def _on_gpu(tensor) -> bool:
+    return "GPU" in (getattr(tensor, "device", "") or "").upper()

@@ -33,6 +33,28 @@ def keras_to_internal_gates(weights):
     return tf.concat([weights[..., 3 * units :], weights[..., : 3 * units]], axis=-1)
 
 
+def classic_lstm(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
+    """The classic LSTM over batch-major `inputs` with Keras-layout weights.
+
+    Same arguments and results as `cudnn.cudnn_lstm`, so the two are
+    interchangeable: `(hidden [time, batch, units], c_last)`, hidden being the
+    carried state per step in processing order.
+    """
+    time_major = tf.transpose(inputs, [1, 0, 2])  # [time, batch, features]
+    if mask is not None:
+        mask = tf.transpose(mask)  # [time, batch]
+    if go_backwards:
+        time_major = tf.reverse(time_major, [0])
+        mask = None if mask is None else tf.reverse(mask, [0])
+    # The input projection of every step in one matmul.
+    projected = tf.einsum(
+        "tbd,dg->tbg", time_major, keras_to_internal_gates(kernel)
+    ) + keras_to_internal_gates(bias)
+    return fused_lstm(
+        projected, keras_to_internal_gates(recurrent_kernel), h0, c0, mask
+    )
+
+
 def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None):
     """Runs the classic LSTM with a hand-written gradient.
 

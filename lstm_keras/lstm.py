@@ -121,7 +121,8 @@ class LSTM(keras.layers.RNN):
             )
         if not 0.0 <= weight_dropout < 1.0:
             raise ValueError(
-                f"weight_dropout must be in [0, 1). Received: weight_dropout={weight_dropout}"
+                "weight_dropout must be in [0, 1). "
+                f"Received: weight_dropout={weight_dropout}"
             )
         cell_kwargs = self._cell_kwargs(kwargs)
         cell = self.cell_class(
@@ -164,6 +165,7 @@ class LSTM(keras.layers.RNN):
         self.weight_dropout = float(weight_dropout)
         self.weight_dropout_seed = keras.random.SeedGenerator(seed=seed)
         self.last_implementation = None
+        self.last_implementation_code = None
         self._logged_implementation = False
         reasons = cudnn.ineligibility_reasons(self)
         if use_cudnn is True and reasons:
@@ -254,33 +256,34 @@ class LSTM(keras.layers.RNN):
             hidden, c_last = self._cell_loop(
                 sequences, h0, c0, mask, recurrent_kernel, training, go_backwards
             )
+            code = tf.constant(cudnn.FALLBACK)
         else:
+            kernel = tf.convert_to_tensor(cell.kernel)
+            if cell.use_bias:
+                bias = tf.convert_to_tensor(cell.bias)
+            else:
+                bias = tf.zeros([4 * cell.units], dtype=kernel.dtype)
+            arguments = (sequences, kernel, recurrent_kernel, bias, h0, c0)
+            if mask is not None:
+                arguments += (mask,)
 
-            def run_fused():
-                return self._fused(
-                    sequences, h0, c0, mask, recurrent_kernel, go_backwards
-                )
+            def run_fused(*args):
+                return fallback.classic_lstm(*_with_mask(args), go_backwards)
+
+            def run_cudnn(*args):
+                return cudnn.cudnn_lstm(*_with_mask(args), go_backwards)
 
             if implementation == "fused":
-                hidden, c_last = run_fused()
+                hidden, c_last = run_fused(*arguments)
                 code = tf.constant(cudnn.FALLBACK)
             else:
-
-                def run_cudnn():
-                    return cudnn.cudnn_lstm(
-                        sequences,
-                        h0,
-                        c0,
-                        tf.convert_to_tensor(cell.kernel),
-                        recurrent_kernel,
-                        None if cell.bias is None else tf.convert_to_tensor(cell.bias),
-                        mask,
-                        go_backwards,
-                    )
-
-                hidden, c_last, code = cudnn.run_on_device(run_cudnn, run_fused, mask)
+                hidden, c_last, code = cudnn.run_on_device(
+                    run_cudnn, run_fused, arguments, mask
+                )
             if tf.executing_eagerly():
                 implementation = "cudnn" if int(code) == cudnn.CUDNN else "fused"
+        # In a graph, a test can fetch this to see which kernel really ran.
+        self.last_implementation_code = code
         self.last_implementation = implementation
         return _keras_outputs(
             hidden, c_last, mask, go_backwards, zero_output_for_mask, return_sequences
@@ -310,25 +313,6 @@ class LSTM(keras.layers.RNN):
             logger.info("%s: implementation %s (%s)", self.name, implementation, why)
             self._logged_implementation = True
         return implementation
-
-    def _fused(self, sequences, h0, c0, mask, recurrent_kernel, go_backwards):
-        cell = self.cell
-        kernel = fallback.keras_to_internal_gates(tf.convert_to_tensor(cell.kernel))
-        time_major = tf.transpose(sequences, [1, 0, 2])
-        if go_backwards:
-            time_major = tf.reverse(time_major, [0])
-        projected = tf.einsum("tbd,dg->tbg", time_major, kernel)
-        if cell.use_bias:
-            projected += fallback.keras_to_internal_gates(
-                tf.convert_to_tensor(cell.bias)
-            )
-        return fallback.fused_lstm(
-            projected,
-            fallback.keras_to_internal_gates(recurrent_kernel),
-            h0,
-            c0,
-            _time_major_mask(mask, go_backwards),
-        )
 
     def _cell_loop(
         self, sequences, h0, c0, mask, recurrent_kernel, training, go_backwards
@@ -381,6 +365,11 @@ def _cell_property(name):
 # Like keras.layers.LSTM, the layer exposes its cell's settings as properties.
 for _name in ("units", *_CELL_ARGUMENTS):
     setattr(LSTM, _name, _cell_property(_name))
+
+
+def _with_mask(args):
+    """`(inputs, kernel, recurrent_kernel, bias, h0, c0[, mask])` -> 7 values."""
+    return args if len(args) == 7 else (*args, None)
 
 
 def _time_major_mask(mask, go_backwards):

@@ -1,0 +1,166 @@
+"""Times `lstm_keras.LSTM` against `keras.layers.LSTM` in one process.
+
+Both layers get the same weights and inputs; calls alternate between them so
+that machine noise hits both alike, and the table reports medians and the
+ratio keras / ours (above 1 means ours is faster).
+
+    lstm-keras bench [--write docs/benchmarks.md] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+# (batch, time, input features, units)
+SHAPES = ((64, 100, 40, 128), (16, 500, 40, 128), (32, 50, 256, 256))
+
+
+def _build_pair(batch, steps, features, units):
+    import keras
+    import tensorflow as tf
+
+    import lstm_keras
+
+    ours = lstm_keras.LSTM(units, return_sequences=True)
+    theirs = keras.layers.LSTM(units, return_sequences=True)
+    ours.build((batch, steps, features))
+    theirs.build((batch, steps, features))
+    ours.set_weights(theirs.get_weights())
+    x = tf.constant(np.random.RandomState(0).randn(batch, steps, features), tf.float32)
+    return ours, theirs, x
+
+
+def _functions(layer, x):
+    import tensorflow as tf
+
+    @tf.function
+    def forward():
+        return layer(x)
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(layer(x, training=True)))
+        return tape.gradient(loss, layer.trainable_variables)
+
+    return forward, train_step
+
+
+def _time(function):
+    start = time.perf_counter()
+    result = function()
+    # Make sure the work is done, not just dispatched.
+    for tensor in result if isinstance(result, list) else [result]:
+        tensor.numpy()
+    return time.perf_counter() - start
+
+
+def measure(shape, repeats):
+    """Median seconds `{(which, phase): seconds}` for one shape."""
+    ours, theirs, x = _build_pair(*shape)
+    functions = {"ours": _functions(ours, x), "keras": _functions(theirs, x)}
+    times = {(who, phase): [] for who in functions for phase in ("forward", "train")}
+    for forward, train_step in functions.values():  # Trace and warm up.
+        for _ in range(2):
+            _time(forward)
+            _time(train_step)
+    for _ in range(repeats):
+        for who, (forward, train_step) in functions.items():
+            times[(who, "forward")].append(_time(forward))
+            times[(who, "train")].append(_time(train_step))
+    return {key: statistics.median(values) for key, values in times.items()}
+
+
+def _device_name():
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return f"GPU ({len(gpus)}x)"
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+
+
+def run(repeats):
+    import keras
+    import tensorflow as tf
+
+    rows = []
+    for shape in SHAPES:
+        result = measure(shape, repeats)
+        rows.append((shape, result))
+        print(_format_row(shape, result), flush=True)
+    header = (
+        f"Measured {datetime.date.today()} on {_device_name()}, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, float32, "
+        f"median of {repeats} alternating runs. Ratio = keras / ours "
+        "(above 1: ours is faster)."
+    )
+    return header, rows
+
+
+_TABLE_HEAD = (
+    "| B, T, D, U | forward: keras | forward: ours | ratio "
+    "| train step: keras | train step: ours | ratio |\n"
+    "| --- | --- | --- | --- | --- | --- | --- |"
+)
+
+
+def _format_row(shape, result):
+    def ms(key):
+        return f"{result[key] * 1000:.1f} ms"
+
+    forward_ratio = result[("keras", "forward")] / result[("ours", "forward")]
+    train_ratio = result[("keras", "train")] / result[("ours", "train")]
+    return (
+        f"| {', '.join(map(str, shape))} | {ms(('keras', 'forward'))} "
+        f"| {ms(('ours', 'forward'))} | {forward_ratio:.2f}x "
+        f"| {ms(('keras', 'train'))} | {ms(('ours', 'train'))} "
+        f"| {train_ratio:.2f}x |"
+    )
+
+
+def to_markdown(header, rows):
+    lines = [
+        "# Benchmarks",
+        "",
+        "`lstm_keras.LSTM` against `keras.layers.LSTM`, same weights and inputs, "
+        "in one process (`make bench`, or `lstm-keras bench --write "
+        "docs/benchmarks.md`). Forward is `layer(x)`; the train step is forward "
+        "plus the gradient of a loss with respect to the weights, each in a "
+        "`tf.function`.",
+        "",
+        header,
+        "",
+        _TABLE_HEAD,
+        *(_format_row(shape, result) for shape, result in rows),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="lstm-keras bench", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--repeats", type=int, default=20, help="timed runs per case")
+    parser.add_argument("--write", metavar="FILE", help="also write the table here")
+    args = parser.parse_args(argv)
+    print(_TABLE_HEAD)
+    header, rows = run(args.repeats)
+    print(header)
+    if args.write:
+        with open(args.write, "w") as file:
+            file.write(to_markdown(header, rows))
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
