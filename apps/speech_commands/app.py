@@ -1,0 +1,202 @@
+"""The speech commands app as the shared CLI sees it (`lstm-keras ... speech`)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import keras
+import numpy as np
+import soundfile
+import tensorflow as tf
+
+from apps.speech_commands import data as speech_data
+from apps.speech_commands.audio import CLIP_SAMPLES, SAMPLE_RATE, load_clip
+from apps.speech_commands.config import PRESETS, SpeechConfig
+from apps.speech_commands.model import build_speech_model
+from apps.speech_commands.serving import SpeechServingModule
+from lstm_keras.app import App, AppData
+
+# Clips of the training split used for the frontend's normalization statistics.
+_STATISTICS_CLIPS = 256
+
+
+def evaluation_metrics(
+    labels: tuple[str, ...], targets: np.ndarray, predictions: np.ndarray
+) -> tuple[dict[str, float], np.ndarray]:
+    """Accuracy, per-class precision and recall, and the confusion matrix.
+
+    `confusion[i, j]` counts clips of true class i predicted as j. A class
+    never predicted has precision 0 (no correct predictions).
+    """
+    num_classes = len(labels)
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (targets, predictions), 1)
+    metrics = {"accuracy": float(np.trace(confusion) / max(confusion.sum(), 1))}
+    for index, label in enumerate(labels):
+        correct = confusion[index, index]
+        metrics[f"precision/{label}"] = float(
+            correct / max(confusion[:, index].sum(), 1)
+        )
+        metrics[f"recall/{label}"] = float(correct / max(confusion[index].sum(), 1))
+    return metrics, confusion
+
+
+def plot_confusion(labels, confusion: np.ndarray, path: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 6))
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    image = axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    for row in range(len(labels)):
+        for column in range(len(labels)):
+            if confusion[row, column]:
+                color = "white" if rates[row, column] > 0.5 else "black"
+                axes.text(column, row, confusion[row, column], ha="center", va="center",
+                          fontsize=7, color=color)  # fmt: skip
+    figure.colorbar(image, ax=axes, label="share of the true class")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
+    """A 16-bit PCM WAV file's bytes (what `serve_wav` takes)."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+class SpeechCommandsApp(App):
+    """Keyword recognition from raw 16 kHz audio with a streaming export."""
+
+    name = "speech"
+    config_class = SpeechConfig
+    presets = PRESETS
+    baseline_model = "majority"
+    headline_metric = "accuracy"
+    # The fresh-process check compares float32 probabilities.
+    export_tolerance = 1e-4
+
+    def load_data(self, config: SpeechConfig, work_dir: str | None = None) -> AppData:
+        corpus = speech_data.load_corpus(config)
+        info = speech_data.SpeechInfo(
+            labels=corpus.labels,
+            counts=corpus.counts(),
+            source=corpus.source,
+            root=corpus.root,
+            samples={
+                "train": speech_data.sample_clips(corpus, "train", _STATISTICS_CLIPS),
+                "test": speech_data.sample_clips(corpus, "test", 4),
+            },
+            summary=speech_data.summary(corpus),
+            majority_label=int(np.argmax(np.bincount(corpus.targets["train"]))),
+        )
+        return AppData(
+            train=speech_data.make_dataset(corpus, "train", config, training=True),
+            validation=speech_data.make_dataset(
+                corpus, "validation", config, training=False
+            ),
+            test=speech_data.make_dataset(corpus, "test", config, training=False),
+            info=info,
+        )
+
+    def describe_data(self, data: AppData) -> dict[str, Any]:
+        return data.info.summary
+
+    def build_model(self, config: SpeechConfig, data: AppData) -> keras.Model:
+        model = build_speech_model(
+            config, len(data.info.labels), data.info.samples["train"]
+        )
+        steps_per_epoch = -(
+            -sum(data.info.counts["train"].values()) // config.train.batch_size
+        )
+        schedule = keras.optimizers.schedules.CosineDecay(
+            config.train.learning_rate,
+            decay_steps=max(1, steps_per_epoch * config.train.epochs),
+            alpha=0.05,
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(schedule),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            # XLA crashes (SIGSEGV) on the LSTM's while loop with a custom
+            # gradient on CPU; the graph path is fast enough.
+            jit_compile=False,
+        )
+        return model
+
+    def evaluate(
+        self, config: SpeechConfig, data: AppData, model: keras.Model, output_dir: str
+    ) -> dict[str, dict[str, Any]]:
+        labels = data.info.labels
+        probabilities = model.predict(data.test, verbose=0)
+        targets = np.concatenate([y.numpy() for _, y in data.test])
+        predictions = np.argmax(probabilities, axis=-1)
+        metrics, confusion = evaluation_metrics(labels, targets, predictions)
+        plots = os.path.join(output_dir, "plots")
+        os.makedirs(plots, exist_ok=True)
+        plot_confusion(
+            labels,
+            confusion,
+            os.path.join(plots, "confusion_matrix.png"),
+            f"{model.name}: test accuracy {metrics['accuracy']:.3f} "
+            f"({len(targets)} clips)",
+        )
+        majority = np.full_like(targets, data.info.majority_label)
+        baseline, _ = evaluation_metrics(labels, targets, majority)
+        return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}
+
+    def serving_module(self, config: SpeechConfig, data: AppData, model) -> tf.Module:
+        return SpeechServingModule(model, data.info.labels)
+
+    def sample_requests(
+        self, config: SpeechConfig, data: AppData
+    ) -> dict[str, dict[str, np.ndarray]]:
+        clips = data.info.samples["test"][:2]
+        state_shapes = build_speech_model(
+            config, len(data.info.labels), build=False
+        ).state_shapes()
+        step = config.model.frame_step
+        return {
+            "serving_default": {"waveform": clips},
+            "serve_wav": {
+                "wav": np.array([wav_bytes(clip) for clip in clips], dtype=object)
+            },
+            "stream_step": {
+                "chunk": clips[:, :step],
+                **{
+                    name: np.zeros((len(clips), *shape), np.float32)
+                    for name, shape in state_shapes.items()
+                },
+            },
+        }
+
+    def predict(self, export_dir: str, inputs: list[str]) -> Iterable[dict[str, Any]]:
+        """Labels audio files with the export's `serving_default` signature.
+
+        Files at any sample rate and channel count are mixed down to mono and
+        resampled to 16 kHz here; clips over 1 s keep their loudest second.
+        """
+        serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+        for path in inputs:
+            clip = load_clip(path, long_clips="loudest")
+            outputs = serve(waveform=tf.constant(clip.reshape(1, CLIP_SAMPLES)))
+            yield {
+                "file": path,
+                "label": outputs["label"].numpy()[0].decode(),
+                "score": round(float(outputs["score"].numpy()[0]), 6),
+            }
+
+
+APP = SpeechCommandsApp()

@@ -1,0 +1,196 @@
+"""Configuration of the speech commands app: frozen dataclasses and presets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lstm_keras_datasets.speech_synth import COMMAND_WORDS
+
+from lstm_keras.app import TrainConfig
+
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+ARCHITECTURES = ("lstm", "crnn")
+FEATURES = ("log_mel", "mfcc")
+HEADS = ("last", "mean")
+
+
+def _as_tuple(instance, name, item_type):
+    """Lets YAML lists stand for tuple fields (frozen: set through object)."""
+    value = getattr(instance, name)
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        raise ValueError(
+            f"{type(instance).__name__}.{name} must be a list. Received: {value!r}."
+        )
+    object.__setattr__(instance, name, tuple(item_type(item) for item in value))
+
+
+def _check_choice(instance, name, choices):
+    value = getattr(instance, name)
+    if value not in choices:
+        raise ValueError(
+            f"{type(instance).__name__}.{name} must be one of {choices}. "
+            f"Received: {value!r}."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the clips come from and how training clips are augmented.
+
+    Attributes:
+        source: `builtin` (the synthetic eSpeak NG corpus, generated once and
+            cached), `folder:PATH` (the Speech Commands folder layout) or
+            `tfds:speech_commands` (prepared TFDS data; never downloads).
+        words: the command words; every other word is `_unknown_`.
+        num_speakers: builtin corpus: distinct synthetic speakers.
+        repeats: builtin corpus: clips of each command word per speaker.
+        unknown_per_speaker: builtin corpus: other-word clips per speaker.
+        cache_dir: builtin corpus cache ("" = `~/.cache/lstm_keras`, or
+            `$LSTM_KERAS_DATA`).
+        silence_fraction: `_silence_` clips per split, as a fraction of the
+            mean number of clips of one command word.
+        unknown_fraction: the same cap for `_unknown_` clips.
+        time_shift_ms: training clips are shifted by up to this much.
+        background_probability: chance a training clip gets background noise.
+        background_volume: maximum gain of that noise.
+        data_dir: `tfds:` sources: the TFDS data folder ("" = TFDS default).
+    """
+
+    source: str = "builtin"
+    words: tuple[str, ...] = COMMAND_WORDS
+    num_speakers: int = 400
+    repeats: int = 2
+    unknown_per_speaker: int = 4
+    cache_dir: str = ""
+    silence_fraction: float = 1.0
+    unknown_fraction: float = 1.0
+    time_shift_ms: float = 100.0
+    background_probability: float = 0.8
+    background_volume: float = 0.1
+    data_dir: str = ""
+
+    def __post_init__(self):
+        _as_tuple(self, "words", str)
+        if not self.words:
+            raise ValueError(
+                "DataConfig.words is empty: name at least one command word."
+            )
+        if not (
+            self.source == "builtin"
+            or self.source.startswith("folder:")
+            or self.source.startswith("tfds:")
+        ):
+            raise ValueError(
+                "DataConfig.source must be builtin, folder:PATH or "
+                "tfds:speech_commands. "
+                f"Received: {self.source!r}."
+            )
+        for name in ("silence_fraction", "unknown_fraction", "time_shift_ms"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"DataConfig.{name} must be >= 0.")
+        if not 0 <= self.background_probability <= 1:
+            raise ValueError("DataConfig.background_probability must be in [0, 1].")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Class names in output order: silence, unknown, then the words."""
+        return (SILENCE_LABEL, UNKNOWN_LABEL, *self.words)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The frontend and the network.
+
+    Attributes:
+        architecture: `lstm` (stacked LSTM on the features) or `crnn` (causal
+            convolutions over time and frequency, then LSTM).
+        features: `log_mel` or `mfcc`.
+        num_mel_bins: mel filters.
+        num_mfcc: MFCCs kept when `features` is `mfcc`.
+        frame_length: analysis window in samples (480 = 30 ms at 16 kHz).
+        frame_step: hop in samples (320 = 20 ms), also the streaming chunk.
+        fft_length: FFT size.
+        conv_filters: `crnn`: filters of each 3x3 convolution (frequency
+            stride 2, causal in time).
+        lstm_units: units of each stacked LSTM layer.
+        head: `last` (the last LSTM output) or `mean` (mean over time).
+        dropout: dropout before the classifier and between LSTM layers.
+        time_masks: SpecAugment time masks per training clip.
+        time_mask_frames: maximum width of a time mask.
+        frequency_masks: SpecAugment frequency masks per training clip.
+        frequency_mask_bins: maximum width of a frequency mask.
+    """
+
+    architecture: str = "crnn"
+    features: str = "log_mel"
+    num_mel_bins: int = 40
+    num_mfcc: int = 20
+    frame_length: int = 480
+    frame_step: int = 320
+    fft_length: int = 512
+    conv_filters: tuple[int, ...] = (16, 32)
+    lstm_units: tuple[int, ...] = (96,)
+    head: str = "last"
+    dropout: float = 0.1
+    time_masks: int = 2
+    time_mask_frames: int = 5
+    frequency_masks: int = 2
+    frequency_mask_bins: int = 5
+
+    def __post_init__(self):
+        _as_tuple(self, "conv_filters", int)
+        _as_tuple(self, "lstm_units", int)
+        _check_choice(self, "architecture", ARCHITECTURES)
+        _check_choice(self, "features", FEATURES)
+        _check_choice(self, "head", HEADS)
+        if not self.lstm_units or min(self.lstm_units) < 1:
+            raise ValueError("ModelConfig.lstm_units needs at least one positive size.")
+        if self.conv_filters and min(self.conv_filters) < 1:
+            raise ValueError("ModelConfig.conv_filters must be positive.")
+        if 16000 % self.frame_step:
+            raise ValueError(
+                "ModelConfig.frame_step must divide 16000 (one second) so streaming "
+                f"chunks tile the clip. Received: {self.frame_step}."
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(
+                f"ModelConfig.dropout must be in [0, 1). Received: {self.dropout}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SpeechConfig:
+    """The whole app configuration (`data.*`, `model.*`, `train.*` keys)."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+
+PRESETS = {
+    # Seconds: a 2-word corpus of 12 speakers, one small epoch.
+    "tiny": SpeechConfig(
+        data=DataConfig(
+            words=("yes", "no"), num_speakers=12, repeats=1, unknown_per_speaker=1
+        ),
+        model=ModelConfig(conv_filters=(4,), lstm_units=(8,), num_mel_bins=16),
+        train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=1),
+    ),
+    # `make demo`: the built-in corpus, 12 labels, minutes on a 2-core CPU.
+    "default": SpeechConfig(
+        data=DataConfig(),
+        model=ModelConfig(),
+        train=TrainConfig(
+            epochs=12, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+        ),
+    ),
+    # Real Speech Commands v2 (folder:PATH or tfds:speech_commands) on a GPU.
+    "large": SpeechConfig(
+        data=DataConfig(source="tfds:speech_commands"),
+        model=ModelConfig(conv_filters=(32, 64), lstm_units=(256, 256), dropout=0.2),
+        train=TrainConfig(
+            epochs=40, batch_size=128, learning_rate=1e-3, early_stopping_patience=8
+        ),
+    ),
+}

@@ -1,0 +1,138 @@
+"""The export: a `tf.Module` with waveform, WAV-bytes and streaming signatures.
+
+All preprocessing is in the graph, so TF Serving takes raw audio:
+
+- `serving_default`: `waveform` float32 `[batch, 16000]` (16 kHz, [-1, 1]).
+- `serve_wav`: `wav` string `[batch]`, each a 16-bit PCM WAV file's bytes at
+  any sample rate and channel count (`tf.audio.decode_wav`; channels are
+  averaged, other rates resampled by FFT, then cut or zero-padded to 1 s:
+  longer clips keep their loudest second).
+- `stream_step`: `chunk` float32 `[batch, k * frame_step]` plus the model's
+  states (`frontend_buffer`, `conv_*_frames`, `lstm_*_h`, `lstm_*_c`...);
+  returns the probabilities so far and the new states under the same names.
+  Start a stream with zeros of the shapes `stream_state_shapes` lists.
+
+Waveform signatures return `label` (string), `score` (its probability) and
+`probabilities` `[batch, classes]` in `labels` order.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+CLIP_SAMPLES = 16000
+SAMPLE_RATE = 16000
+
+
+def fft_resample(samples, rate, target_rate=SAMPLE_RATE):
+    """Resamples a 1-D float32 signal by truncating or zero-padding its spectrum.
+
+    The Fourier method of `scipy.signal.resample` (output length
+    `round(n * target_rate / rate)`), in TF ops so it runs inside a
+    SavedModel. It differs from scipy only in how the Nyquist bin of an
+    even-length spectrum is split, a negligible amount for speech.
+    """
+    num_samples = tf.shape(samples)[0]
+    rate = tf.cast(rate, tf.float64)
+    target_length = tf.cast(
+        tf.round(tf.cast(num_samples, tf.float64) * target_rate / rate), tf.int32
+    )
+    spectrum = tf.signal.rfft(samples)
+    target_bins = target_length // 2 + 1
+    bins = tf.shape(spectrum)[0]
+    kept = spectrum[: tf.minimum(bins, target_bins)]
+    padded = tf.pad(kept, [[0, tf.maximum(target_bins - bins, 0)]])
+    scale = tf.cast(target_length, tf.float32) / tf.cast(num_samples, tf.float32)
+    resampled = tf.signal.irfft(padded, fft_length=[target_length]) * scale
+    return tf.cond(
+        tf.equal(target_length, num_samples), lambda: samples, lambda: resampled
+    )
+
+
+def loudest_second(samples):
+    """Zero-pads to 1 s, or keeps the 1 s window with the most energy."""
+    num_samples = tf.shape(samples)[0]
+    padded = tf.pad(samples, [[0, tf.maximum(CLIP_SAMPLES - num_samples, 0)]])
+    energy = tf.concat([[0.0], tf.cumsum(tf.square(padded))], axis=0)
+    window_energy = energy[CLIP_SAMPLES:] - energy[:-CLIP_SAMPLES]
+    start = tf.argmax(window_energy, output_type=tf.int32)
+    return padded[start : start + CLIP_SAMPLES]
+
+
+class SpeechServingModule(tf.Module):
+    """Holds a trained `SpeechModel` and its three serving functions.
+
+    Args:
+        model: a built `SpeechModel`.
+        labels: class names in output order.
+    """
+
+    def __init__(self, model, labels):
+        super().__init__(name="speech_commands")
+        self.model = model
+        self.labels = tf.constant(list(labels))
+        self.frame_step = model.frontend.frame_step
+        state_shapes = model.state_shapes()
+        self.state_names = tuple(state_shapes)
+        self.serve_waveform = tf.function(
+            self._serve_waveform,
+            input_signature=[
+                tf.TensorSpec([None, CLIP_SAMPLES], tf.float32, name="waveform")
+            ],
+        )
+        self.serve_wav = tf.function(
+            self._serve_wav,
+            input_signature=[tf.TensorSpec([None], tf.string, name="wav")],
+        )
+        self.stream_step = tf.function(self._stream_step)
+        state_specs = {
+            name: tf.TensorSpec([None, *shape], tf.float32, name=name)
+            for name, shape in state_shapes.items()
+        }
+        self.signatures = {
+            "serving_default": self.serve_waveform.get_concrete_function(),
+            "serve_wav": self.serve_wav.get_concrete_function(),
+            "stream_step": self.stream_step.get_concrete_function(
+                chunk=tf.TensorSpec([None, None], tf.float32, name="chunk"),
+                **state_specs,
+            ),
+        }
+
+    def _outputs(self, probabilities):
+        index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            "label": tf.gather(self.labels, index),
+            "score": tf.reduce_max(probabilities, axis=-1),
+            "probabilities": probabilities,
+        }
+
+    def _serve_waveform(self, waveform):
+        waveform = tf.debugging.assert_all_finite(
+            waveform, "waveform holds NaN or Inf samples"
+        )
+        return self._outputs(self.model(waveform, training=False))
+
+    def _decode_one(self, contents):
+        audio, rate = tf.audio.decode_wav(contents)  # [samples, channels], []
+        mono = tf.reduce_mean(audio, axis=1)
+        tf.debugging.assert_positive(tf.shape(mono)[0], "WAV file holds no samples")
+        return loudest_second(fft_resample(mono, rate))
+
+    def _serve_wav(self, wav):
+        waveform = tf.map_fn(
+            self._decode_one,
+            wav,
+            fn_output_signature=tf.TensorSpec([CLIP_SAMPLES], tf.float32),
+        )
+        return self._serve_waveform(waveform)
+
+    def _stream_step(self, chunk, **states):
+        tf.debugging.assert_equal(
+            tf.shape(chunk)[1] % self.frame_step,
+            0,
+            message=f"chunk length must be a multiple of {self.frame_step} samples",
+        )
+        tf.debugging.assert_positive(tf.shape(chunk)[1], "chunk holds no samples")
+        chunk = tf.debugging.assert_all_finite(chunk, "chunk holds NaN or Inf samples")
+        probabilities, new_states = self.model.stream_step(chunk, states)
+        return {**self._outputs(probabilities), **new_states}
