@@ -94,7 +94,10 @@ def apply_mapping(config: Any, mapping: Mapping[str, Any], source: str = "") -> 
 
 
 def flatten_mapping(
-    config_class: type, mapping: Mapping[str, Any], prefix: str = ""
+    config_class: type,
+    mapping: Mapping[str, Any],
+    prefix: str = "",
+    root: type | None = None,
 ) -> dict[str, Any]:
     """Nested mapping -> `{dotted_key: value}` following the dataclass tree.
 
@@ -104,15 +107,16 @@ def flatten_mapping(
     if not isinstance(mapping, Mapping):
         where = f"under {prefix[:-1]!r}" if prefix else "at the top level"
         raise ValueError(f"config expects a mapping {where}; got {mapping!r}")
+    root = root or config_class
     hints = _type_hints(config_class)
     flat = {}
     for name, value in mapping.items():
         key = f"{prefix}{name}"
         if not isinstance(name, str) or name not in hints:
-            raise ValueError(_unknown_key_message(key, config_class))
+            raise ValueError(_unknown_key_message(key, root))
         field_type = hints[name]
         if dataclasses.is_dataclass(field_type) and isinstance(value, Mapping):
-            flat.update(flatten_mapping(field_type, value, prefix=f"{key}."))
+            flat.update(flatten_mapping(field_type, value, f"{key}.", root))
         else:
             flat[key] = value
     return flat

@@ -217,3 +217,10 @@ class ToyApp(App):
 
 
 APP = ToyApp()
+
+
+def subprocess_environment(**extra: str) -> dict[str, str]:
+    """Environment for `python -m lstm_keras ... toy_app:APP` in a subprocess."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    return dict(os.environ, PYTHONPATH=path, **extra)
