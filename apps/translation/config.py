@@ -1,0 +1,142 @@
+"""Configuration of the translation app: frozen dataclasses and named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lstm_keras.app import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the parallel text comes from, how it is cleaned, split and tokenized.
+
+    Attributes:
+        source: `builtin` (FreeDict German->English example sentences),
+            `tsv:PATH` (column 1 source, column 2 target, UTF-8),
+            `folder:PATH` (TFDS TranslateFolder layout: `de.train.txt`,
+            `en.train.txt`, ...) or `tfds:NAME` (e.g.
+            `ted_hrlr_translate/pt_to_en`, prepared locally).
+        source_language: source file prefix for `folder:` sources.
+        target_language: target file prefix for `folder:` sources.
+        reverse: swap source and target after loading.
+        max_examples: keep only the first N pairs after cleaning (0: all).
+        unicode_normalization: `NFC`, `NFKC` or `none`.
+        max_length_ratio: drop pairs whose character lengths differ more than
+            this factor (misaligned pairs).
+        validation_fraction: share of pairs in the validation split.
+        test_fraction: share of pairs in the test split.
+        split_seed: seed of the deterministic split.
+        tokenizer_type: SentencePiece model type, `unigram` or `bpe`.
+        vocabulary_size: SentencePiece vocabulary size (per model).
+        shared_vocabulary: one SentencePiece model for both languages.
+        max_source_length: source tokens kept (longer input is truncated).
+        max_target_length: target tokens trained on and decoded at most.
+    """
+
+    source: str = "builtin"
+    source_language: str = "de"
+    target_language: str = "en"
+    reverse: bool = False
+    max_examples: int = 0
+    unicode_normalization: str = "NFC"
+    max_length_ratio: float = 3.0
+    validation_fraction: float = 0.05
+    test_fraction: float = 0.05
+    split_seed: int = 1234
+    tokenizer_type: str = "unigram"
+    vocabulary_size: int = 4000
+    shared_vocabulary: bool = True
+    max_source_length: int = 48
+    max_target_length: int = 48
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Encoder-decoder sizes, attention, loss and decoding settings.
+
+    Attributes:
+        embedding_dim: token embedding size (both sides).
+        units: LSTM units per direction in the encoder and in the decoder.
+        encoder_layers: stacked bidirectional encoder layers.
+        decoder_layers: stacked decoder layers.
+        attention: `luong` (multiplicative, "general") or `bahdanau`
+            (additive).
+        dropout: dropout on embeddings and between layers.
+        label_smoothing: label smoothing of the masked cross-entropy.
+        beam_size: beam width of the exported decoder (1 means greedy).
+        length_penalty: GNMT length penalty exponent alpha (0: none).
+        max_decode_length: most target tokens a translation may have.
+        use_cudnn: True lets `lstm_keras.LSTM` pick cuDNN on a GPU at run time
+            (`use_cudnn="auto"`); False always runs the portable fused path.
+            False by default: with "auto", gradients inside `tf.function`
+            currently crash on CPU-only TensorFlow (lstm_keras 036b532).
+    """
+
+    embedding_dim: int = 256
+    units: int = 256
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    attention: str = "luong"
+    dropout: float = 0.2
+    label_smoothing: float = 0.1
+    beam_size: int = 5
+    length_penalty: float = 0.6
+    max_decode_length: int = 48
+    use_cudnn: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TranslationConfig:
+    """The translation app's full configuration (`data.*`, `model.*`, `train.*`)."""
+
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+
+PRESETS = {
+    # Seconds on a CPU: a slice of the built-in corpus and a toy model.
+    "tiny": TranslationConfig(
+        data=DataConfig(
+            max_examples=400,
+            vocabulary_size=300,
+            max_source_length=24,
+            max_target_length=24,
+            validation_fraction=0.1,
+            test_fraction=0.1,
+        ),
+        model=ModelConfig(
+            embedding_dim=16,
+            units=16,
+            dropout=0.0,
+            beam_size=3,
+            max_decode_length=24,
+        ),
+        train=TrainConfig(epochs=1, batch_size=32, learning_rate=5e-3),
+    ),
+    # The demo: built-in German->English corpus, about 20 minutes on 2 CPU cores.
+    "default": TranslationConfig(
+        train=TrainConfig(
+            epochs=30, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+        ),
+    ),
+    # Real corpora (tfds:, larger TSVs) on a GPU.
+    "large": TranslationConfig(
+        data=DataConfig(
+            vocabulary_size=16000, max_source_length=80, max_target_length=80
+        ),
+        model=ModelConfig(
+            embedding_dim=512,
+            units=512,
+            encoder_layers=2,
+            decoder_layers=2,
+            dropout=0.3,
+            beam_size=10,
+            length_penalty=1.0,
+            max_decode_length=80,
+            use_cudnn=True,
+        ),
+        train=TrainConfig(epochs=20, batch_size=128, learning_rate=1e-3),
+    ),
+}

@@ -1,0 +1,92 @@
+"""String-in, string-out serving module: everything runs inside the graph.
+
+`serving_default` takes `sentences: tf.string [batch]` and returns
+`translations: tf.string [batch]` and `scores: tf.float32 [batch]` (the
+model's summed log-probability of each translation). Inside: Unicode
+normalization, SentencePiece tokenization (`tensorflow_text`), truncation to
+`data.max_source_length` tokens, the encoder, beam search and
+detokenization. `translate_greedy` is the same with greedy decoding.
+
+Documented edge cases: an empty string is translated from the lone EOS token
+(the model's guess for "nothing", usually a short sentence); characters never
+seen in training become SentencePiece's unknown piece on the source side and
+are never generated on the target side; long inputs are truncated to the
+first `max_source_length - 1` pieces (plus EOS); a translation has at most
+`model.max_decode_length` pieces.
+
+The export needs only `tensorflow` and `tensorflow_text` to load.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from . import decoding, tokenizer
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+
+class TranslationModule(tf.Module):
+    """The trained `Translator` with its tokenizers and decoders.
+
+    Args:
+        translator: the trained `Translator`.
+        tokenizers: the run's `Tokenizers`.
+        config: the resolved `TranslationConfig`.
+    """
+
+    def __init__(self, translator, tokenizers, config):
+        super().__init__(name="translation")
+        self.translator = translator
+        self.source_tokenizer = tokenizer.graph_tokenizer(tokenizers.source_model)
+        self.target_tokenizer = tokenizer.graph_tokenizer(tokenizers.target_model)
+        self._normalization = config.data.unicode_normalization
+        self._max_source_length = config.data.max_source_length
+        self._beam_size = config.model.beam_size
+        self._length_penalty = config.model.length_penalty
+        self._max_decode_length = config.model.max_decode_length
+        spec = tf.TensorSpec([None], tf.string, name="sentences")
+        self.translate = tf.function(self._translate_beam, input_signature=[spec])
+        self.translate_greedy = tf.function(
+            self._translate_greedy, input_signature=[spec]
+        )
+        self.signatures = {
+            "serving_default": self.translate.get_concrete_function(),
+            "translate_greedy": self.translate_greedy.get_concrete_function(),
+        }
+
+    def source_ids(self, sentences):
+        """`[batch, time]` int32 source ids ending in EOS, 0-padded."""
+        import tensorflow_text
+
+        if self._normalization != "none":
+            sentences = tensorflow_text.normalize_utf8(sentences, self._normalization)
+        pieces = self.source_tokenizer.tokenize(sentences)[
+            :, : self._max_source_length - 1
+        ]
+        eos = tf.fill([pieces.nrows(), 1], tf.constant(EOS_ID, tf.int32))
+        ids = tf.concat([pieces, tf.RaggedTensor.from_tensor(eos)], axis=1)
+        return ids.to_tensor(default_value=PAD_ID)
+
+    def detokenize(self, tokens):
+        """Target ids `[batch, steps]` -> strings, special ids removed."""
+        keep = tf.logical_and(
+            tf.logical_and(tf.not_equal(tokens, PAD_ID), tf.not_equal(tokens, EOS_ID)),
+            tf.not_equal(tokens, BOS_ID),
+        )
+        return self.target_tokenizer.detokenize(tf.ragged.boolean_mask(tokens, keep))
+
+    def _translate_beam(self, sentences):
+        tokens, scores = decoding.beam_search(
+            self.translator,
+            self.source_ids(sentences),
+            self._beam_size,
+            self._length_penalty,
+            self._max_decode_length,
+        )
+        return {"translations": self.detokenize(tokens), "scores": scores}
+
+    def _translate_greedy(self, sentences):
+        tokens, scores, _ = decoding.greedy_decode(
+            self.translator, self.source_ids(sentences), self._max_decode_length
+        )
+        return {"translations": self.detokenize(tokens), "scores": scores}

@@ -1,0 +1,145 @@
+"""Tests for the translation app's data sources, cleaning and split."""
+
+import dataclasses
+import time
+
+import pytest
+
+from apps.translation import data
+from apps.translation.config import DataConfig
+
+
+def test_clean_pairs_counts_each_problem():
+    pairs = [
+        ("Guten Morgen.", "Good morning."),
+        ("Guten Morgen.", "Good morning."),  # duplicate
+        ("", "Empty source."),  # empty side
+        ("Hallo <b>Welt</b>!", "Hello &amp; <i>world</i>!"),  # markup
+        ("Ja.", "Yes, and a very long explanation nobody asked for here."),  # ratio
+        ("  Viele   Leerzeichen. ", "Many spaces."),
+        ("<br/>", "Only markup."),  # markup, then empty
+    ]
+    kept, counts = data.clean_pairs(pairs, "NFC", max_length_ratio=3.0)
+    assert kept == [
+        ("Guten Morgen.", "Good morning."),
+        ("Hallo Welt !", "Hello & world !"),
+        ("Viele Leerzeichen.", "Many spaces."),
+    ]
+    assert counts == {
+        "input": 7,
+        "normalized": 0,
+        "markup": 2,
+        "empty": 2,
+        "length_ratio": 1,
+        "duplicates": 1,
+        "kept": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("normalization", "expected", "changed"),
+    [
+        ("NFC", "Gr\u00fc\u00dfe \ufb01n.", 1),  # composes u + diaeresis only
+        ("NFKC", "Gr\u00fc\u00dfe fin.", 1),  # also folds the fi ligature
+        ("none", "Gru\u0308\u00dfe \ufb01n.", 0),
+    ],
+)
+def test_clean_pairs_applies_unicode_normalization(normalization, expected, changed):
+    kept, counts = data.clean_pairs(
+        [("Gru\u0308\u00dfe \ufb01n.", "Greetings.")], normalization
+    )
+    assert kept[0][0] == expected
+    assert counts["normalized"] == changed
+
+
+def test_clean_pairs_rejects_unknown_normalization():
+    with pytest.raises(ValueError, match="unicode_normalization"):
+        data.clean_pairs([("a", "b")], "NFD")
+
+
+def test_split_is_deterministic_and_groups_a_source_sentence():
+    pairs = [(f"Satz {i}.", f"Sentence {i}.") for i in range(2000)]
+    pairs += [("Satz 7.", "Clause 7."), ("Satz 7.", "Sentence seven.")]
+    first = data.split_pairs(pairs, 0.1, 0.1, seed=3)
+    again = data.split_pairs(list(reversed(pairs)), 0.1, 0.1, seed=3)
+    assert {k: sorted(v) for k, v in first.items()} == {
+        k: sorted(v) for k, v in again.items()
+    }
+    assert sum(len(v) for v in first.values()) == len(pairs)
+    assert 120 < len(first["test"]) < 280 and 120 < len(first["validation"]) < 280
+    homes = {name for name, split in first.items() for s, _ in split if s == "Satz 7."}
+    assert len(homes) == 1
+    other_seed = data.split_pairs(pairs, 0.1, 0.1, seed=4)
+    assert sorted(other_seed["test"]) != sorted(first["test"])
+
+
+def test_split_rejects_bad_fractions():
+    with pytest.raises(ValueError, match="must be < 1"):
+        data.split_pairs([("a", "b")], 0.5, 0.5, seed=0)
+
+
+def test_tsv_source_ignores_extra_columns_and_reverse_swaps(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("Hallo.\tHello.\tnote\n\nTschüss.\tBye.\n", encoding="utf-8")
+    config = DataConfig(source=f"tsv:{path}")
+    assert data.read_pairs(config) == [("Hallo.", "Hello."), ("Tschüss.", "Bye.")]
+    reversed_pairs = data.read_pairs(dataclasses.replace(config, reverse=True))
+    assert reversed_pairs == [("Hello.", "Hallo."), ("Bye.", "Tschüss.")]
+
+
+def test_tsv_with_one_column_is_a_one_line_error(tmp_path):
+    path = tmp_path / "one.tsv"
+    path.write_text("Hallo.\tHello.\nNur eine Spalte.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"line 2 has 1 column") as error:
+        data.read_tsv(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_tsv_with_broken_encoding_is_a_one_line_error(tmp_path):
+    path = tmp_path / "latin1.tsv"
+    path.write_bytes("Hallo.\tHello.\nGrüße.\tGreetings.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"not valid UTF-8 \(line 2") as error:
+        data.read_tsv(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_missing_tsv_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.tsv"):
+        data.read_tsv(str(tmp_path / "missing.tsv"))
+
+
+def test_folder_source_reads_translate_folder_layout(tmp_path):
+    (tmp_path / "de.train.txt").write_text("Eins.\nZwei.\n", encoding="utf-8")
+    (tmp_path / "en.train.txt").write_text("One.\nTwo.\n", encoding="utf-8")
+    (tmp_path / "de.test.txt").write_text("Drei.\n", encoding="utf-8")
+    (tmp_path / "en.test.txt").write_text("Three.\n", encoding="utf-8")
+    pairs = data.read_pairs(DataConfig(source=f"folder:{tmp_path}"))
+    assert sorted(pairs) == [("Drei.", "Three."), ("Eins.", "One."), ("Zwei.", "Two.")]
+
+
+def test_folder_source_with_mismatched_files_names_them(tmp_path):
+    (tmp_path / "de.train.txt").write_text("Eins.\nZwei.\n", encoding="utf-8")
+    (tmp_path / "en.train.txt").write_text("One.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="de.train.txt has 2 lines"):
+        data.read_pairs(DataConfig(source=f"folder:{tmp_path}"))
+
+
+def test_tfds_source_fails_fast_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="not prepared locally") as error:
+        data.read_pairs(DataConfig(source="tfds:ted_hrlr_translate/pt_to_en"))
+    assert time.monotonic() - start < 60
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_source_is_rejected():
+    with pytest.raises(ValueError, match="Unknown data.source"):
+        data.read_pairs(DataConfig(source="csv:x.csv"))
+
+
+def test_builtin_corpus_loads_cleans_and_splits():
+    splits, counts = data.load_splits(DataConfig())
+    assert counts["input"] > 10000 and counts["kept"] > 10000
+    assert sum(len(split) for split in splits.values()) == counts["kept"]
+    assert len(splits["test"]) > 400
