@@ -1,0 +1,1 @@
+"""Multi-step time-series forecasting with the custom LSTM (hourly weather)."""

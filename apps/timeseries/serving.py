@@ -1,0 +1,183 @@
+"""The exported forecaster: raw window and timestamps in, forecast in original units.
+
+Signature `serving_default`:
+    inputs:
+        window: float32 `[batch, input_steps, num_features]`, the raw
+            (unnormalized) values of the feature columns, targets first, in the
+            order of `metadata["feature_names"]`, oldest step first, no gaps
+            and no NaN (fill them first).
+        timestamps: int64 `[batch, input_steps]`, Unix seconds (UTC) of those
+            steps, exactly `frequency_seconds` apart.
+    outputs:
+        forecast: float32 `[batch, horizon, num_targets]` in the targets'
+            original units.
+        forecast_timestamps: int64 `[batch, horizon]`, Unix seconds of the
+            forecast steps.
+
+Normalization (training-split statistics) and the sin/cos time features are
+computed inside the graph. A window of the wrong shape, timestamps that are not
+evenly spaced, or non-finite values fail with an `InvalidArgumentError` whose
+message says what was expected. The module also holds `metadata`, a JSON string
+variable describing the columns and settings the window must follow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .data import SECONDS_PER_DAY, SECONDS_PER_YEAR, SeriesData
+
+
+def time_features_graph(seconds: tf.Tensor) -> tf.Tensor:
+    """`data.time_features` in TensorFlow: int64 `[...]` -> float32 `[..., 4]`."""
+    day = tf.cast(tf.math.floormod(seconds, SECONDS_PER_DAY), tf.float64)
+    year = tf.cast(tf.math.floormod(seconds, SECONDS_PER_YEAR), tf.float64)
+    day = 2 * math.pi * day / SECONDS_PER_DAY
+    year = 2 * math.pi * year / SECONDS_PER_YEAR
+    features = tf.stack([tf.sin(day), tf.cos(day), tf.sin(year), tf.cos(year)], -1)
+    return tf.cast(features, tf.float32)
+
+
+def metadata(data: SeriesData, data_config: Any) -> dict[str, Any]:
+    """What a caller needs to build a request from a CSV."""
+    return {
+        "feature_names": list(data.feature_names),
+        "target_names": list(data.target_names),
+        "input_steps": data.input_steps,
+        "horizon": data.horizon,
+        "frequency_seconds": data.frequency_seconds,
+        "frequency": data_config.frequency,
+        "time_column": data_config.time_column,
+        "time_format": data_config.time_format,
+        "group_column": data_config.group_column,
+        "sentinels": list(data_config.sentinels),
+        "downsample": data_config.downsample,
+        "drop_duplicate_timestamps": data_config.drop_duplicate_timestamps,
+    }
+
+
+class ForecastModule(tf.Module):
+    """Holds the trained Keras forecaster, the normalization and the signature.
+
+    Args:
+        model: Keras model mapping normalized windows (time features appended)
+            to normalized forecasts.
+        data: the prepared data (normalization statistics, shapes).
+        data_config: the `DataConfig` it was prepared with.
+    """
+
+    def __init__(self, model, data: SeriesData, data_config: Any):
+        super().__init__(name="timeseries_forecaster")
+        self.model = model
+        self.input_steps = data.input_steps
+        self.horizon = data.horizon
+        self.num_features = len(data.feature_names)
+        self.num_targets = data.num_targets
+        self.step_seconds = data.frequency_seconds
+        self.mean = tf.constant(data.mean, tf.float32)
+        self.std = tf.constant(data.std, tf.float32)
+        self.metadata = tf.Variable(
+            json.dumps(metadata(data, data_config)), trainable=False, name="metadata"
+        )
+        self.forecast = tf.function(
+            self._forecast,
+            input_signature=[
+                tf.TensorSpec(
+                    [None, self.input_steps, self.num_features], tf.float32, "window"
+                ),
+                tf.TensorSpec([None, self.input_steps], tf.int64, "timestamps"),
+            ],
+        )
+        self.signatures = {"serving_default": self.forecast.get_concrete_function()}
+
+    def _checks(self, window, timestamps):
+        """Assertions with readable messages (SavedModel signatures do not check
+        shapes themselves)."""
+        # Pad the shape so a window of the wrong rank still compares.
+        shape = tf.concat([tf.shape(window), [-1, -1, -1]], axis=0)
+        right_shape = tf.logical_and(
+            tf.equal(tf.rank(window), 3),
+            tf.logical_and(
+                tf.equal(shape[1], self.input_steps),
+                tf.equal(shape[2], self.num_features),
+            ),
+        )
+        times_shape = tf.concat([tf.shape(timestamps), [-1, -1]], axis=0)
+        right_times = tf.logical_and(
+            tf.equal(tf.rank(timestamps), 2),
+            tf.logical_and(
+                tf.equal(times_shape[0], shape[0]),
+                tf.equal(times_shape[1], self.input_steps),
+            ),
+        )
+        checks = [
+            tf.debugging.Assert(
+                right_shape,
+                [
+                    f"window must have shape [batch, {self.input_steps}, "
+                    f"{self.num_features}] (batch, input_steps, num_features); got",
+                    tf.shape(window),
+                ],
+            ),
+            tf.debugging.Assert(
+                right_times,
+                [
+                    f"timestamps must have shape [batch, {self.input_steps}] matching "
+                    "the window; got",
+                    tf.shape(timestamps),
+                ],
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            steps = timestamps[:, 1:] - timestamps[:, :-1]
+            checks.append(
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.equal(steps, self.step_seconds)),
+                    [
+                        f"timestamps must be {self.step_seconds} seconds apart, "
+                        "oldest first"
+                    ],
+                )
+            )
+            checks.append(
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.math.is_finite(window)),
+                    ["window has NaN or infinite values; fill gaps before calling"],
+                )
+            )
+        return checks
+
+    def _forecast(self, window, timestamps):
+        with tf.control_dependencies(self._checks(window, timestamps)):
+            normalized = (window - self.mean) / self.std
+        inputs = tf.concat([normalized, time_features_graph(timestamps)], axis=-1)
+        outputs = self.model(inputs, training=False)  # [batch, horizon, targets]
+        outputs = tf.cast(outputs, tf.float32)
+        forecast = (
+            outputs * self.std[: self.num_targets] + self.mean[: self.num_targets]
+        )
+        offsets = tf.range(1, self.horizon + 1, dtype=tf.int64) * self.step_seconds
+        return {
+            "forecast": forecast,
+            "forecast_timestamps": timestamps[:, -1:] + offsets[None, :],
+        }
+
+
+def sample_request(data: SeriesData, count: int = 2) -> dict[str, np.ndarray]:
+    """Real raw windows from the test split (first `count` windows)."""
+    series = data.splits["test"][0]
+    windows, stamps = [], []
+    for index in range(count):
+        start = index * data.stride
+        rows = slice(start, start + data.input_steps)
+        windows.append(series.values[rows])
+        stamps.append(series.seconds[rows])
+    return {
+        "window": np.asarray(windows, np.float32),
+        "timestamps": np.asarray(stamps, np.int64),
+    }
