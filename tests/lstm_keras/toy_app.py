@@ -193,6 +193,14 @@ class ToyApp(App):
                 }
 
         module = Serving()
+        if training:
+            # Keras does not expose dropout's seed state to tf.Module tracking;
+            # without this the buggy module could not even be saved.
+            module.seed_states = [
+                layer.seed_generator.state
+                for layer in model.layers
+                if hasattr(layer, "seed_generator")
+            ]
         module.signatures = {
             "serving_default": module.predict.get_concrete_function(),
             "with_baseline": module.predict_with_baseline.get_concrete_function(),
