@@ -2,6 +2,19 @@
 
 from lstm_keras.cell import LSTMCell
 from lstm_keras.lstm import LSTM
+from lstm_keras.variants import (
+    LayerNormLSTM,
+    LayerNormLSTMCell,
+    PeepholeLSTM,
+    PeepholeLSTMCell,
+)
 
-__all__ = ["LSTM", "LSTMCell"]
+__all__ = [
+    "LSTM",
+    "LSTMCell",
+    "LayerNormLSTM",
+    "LayerNormLSTMCell",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
+]
 __version__ = "0.1.0"

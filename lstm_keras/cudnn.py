@@ -127,12 +127,14 @@ def cudnn_lstm(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backward
     return tf.where(tf.reverse(valid, [0]), outputs, h0[None]), c
 
 
-def run_on_device(cudnn_fn, fallback_fn, arguments, mask):
+def run_on_device(cudnn_fn, fallback_fn, gpu_fallback_fn, arguments, mask):
     """Runs `cudnn_fn` on a GPU (when the mask allows) and `fallback_fn` elsewhere.
 
-    Both take `arguments` (a tuple of tensors; `mask` last when not None) and
+    All take `arguments` (a tuple of tensors; `mask` last when not None) and
     return `(hidden, c_last)`; the result gains an int32 code (`CUDNN` or
-    `FALLBACK`) naming the branch that ran.
+    `FALLBACK`) naming the branch that ran. `gpu_fallback_fn` serves masks
+    cuDNN cannot take on a GPU; it must not use a custom gradient (it runs
+    inside `tf.cond`).
 
     Eagerly, the choice is made here. In a graph, both branches become
     functions with the same `api_implements` name: the graph calls the
@@ -151,7 +153,7 @@ def run_on_device(cudnn_fn, fallback_fn, arguments, mask):
         return tf.cond(
             _is_right_padded(args[-1]),
             lambda: (*cudnn_fn(*args), tf.constant(CUDNN)),
-            lambda: fallback(*args),
+            lambda: (*gpu_fallback_fn(*args), tf.constant(FALLBACK)),
         )
 
     if tf.executing_eagerly():

@@ -33,12 +33,24 @@ def keras_to_internal_gates(weights):
     return tf.concat([weights[..., 3 * units :], weights[..., : 3 * units]], axis=-1)
 
 
-def classic_lstm(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
+def classic_lstm(
+    inputs,
+    kernel,
+    recurrent_kernel,
+    bias,
+    h0,
+    c0,
+    mask,
+    go_backwards,
+    hand_written_gradient=True,
+):
     """The classic LSTM over batch-major `inputs` with Keras-layout weights.
 
     Same arguments and results as `cudnn.cudnn_lstm`, so the two are
     interchangeable: `(hidden [time, batch, units], c_last)`, hidden being the
-    carried state per step in processing order.
+    carried state per step in processing order. `hand_written_gradient=False`
+    differentiates the loop with autodiff instead (needed inside `tf.cond`,
+    whose gradient cannot resolve a custom gradient's captures).
     """
     time_major = tf.transpose(inputs, [1, 0, 2])  # [time, batch, features]
     if mask is not None:
@@ -50,9 +62,11 @@ def classic_lstm(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwa
     projected = tf.einsum(
         "tbd,dg->tbg", time_major, keras_to_internal_gates(kernel)
     ) + keras_to_internal_gates(bias)
-    return fused_lstm(
-        projected, keras_to_internal_gates(recurrent_kernel), h0, c0, mask
-    )
+    recurrent_kernel = keras_to_internal_gates(recurrent_kernel)
+    if not hand_written_gradient:
+        hidden, _, c_last = _forward(projected, recurrent_kernel, h0, c0, mask)
+        return hidden, c_last
+    return fused_lstm(projected, recurrent_kernel, h0, c0, mask)
 
 
 def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None):

@@ -175,6 +175,10 @@ class LSTM(keras.layers.RNN):
                 + ". Pass use_cudnn='auto' to fall back."
             )
         self._cudnn_reasons = reasons
+        if use_cudnn is not False and not reasons:
+            # As keras.layers.LSTM: XLA would inline the fallback and hide the
+            # cuDNN twin, so Keras's jit_compile="auto" must not compile us.
+            self.supports_jit = False
 
     def _cell_kwargs(self, kwargs):
         """Extra constructor arguments a variant's cell takes (popped from kwargs)."""
@@ -270,6 +274,11 @@ class LSTM(keras.layers.RNN):
             def run_fused(*args):
                 return fallback.classic_lstm(*_with_mask(args), go_backwards)
 
+            def run_autodiff(*args):
+                return fallback.classic_lstm(
+                    *_with_mask(args), go_backwards, hand_written_gradient=False
+                )
+
             def run_cudnn(*args):
                 return cudnn.cudnn_lstm(*_with_mask(args), go_backwards)
 
@@ -278,7 +287,7 @@ class LSTM(keras.layers.RNN):
                 code = tf.constant(cudnn.FALLBACK)
             else:
                 hidden, c_last, code = cudnn.run_on_device(
-                    run_cudnn, run_fused, arguments, mask
+                    run_cudnn, run_fused, run_autodiff, arguments, mask
                 )
             if tf.executing_eagerly():
                 implementation = "cudnn" if int(code) == cudnn.CUDNN else "fused"

@@ -1,0 +1,146 @@
+"""Outputs, states and gradients match keras.layers.LSTM and the NumPy reference."""
+
+import hypothesis
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+import tensorflow as tf
+from layer_helpers import masks, matched_pair, random_inputs, random_state
+
+from lstm_keras.reference import lstm_forward
+
+OPTIONS = {
+    "last_output": {},
+    "sequences": {"return_sequences": True},
+    "backwards": {"go_backwards": True, "return_sequences": True},
+    "states": {"return_state": True},
+    "no_bias": {"use_bias": False, "return_sequences": True},
+    "backwards_last": {"go_backwards": True},
+}
+
+
+def _as_list(result):
+    return [
+        np.asarray(r)
+        for r in (result if isinstance(result, (list, tuple)) else [result])
+    ]
+
+
+@pytest.mark.parametrize("mask_name", list(masks()))
+@pytest.mark.parametrize("option_name", list(OPTIONS))
+def test_outputs_and_states_match_keras(option_name, mask_name):
+    ours, theirs = matched_pair(**OPTIONS[option_name])
+    x, mask = random_inputs(), masks()[mask_name]
+    for a, b in zip(
+        _as_list(ours(x, mask=mask)), _as_list(theirs(x, mask=mask)), strict=True
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("mask_name", ["none", "right_padded", "holes"])
+def test_initial_state_matches_keras(mask_name):
+    ours, theirs = matched_pair(return_sequences=True, return_state=True)
+    x, mask = random_inputs(), masks()[mask_name]
+    state = [random_state(1), random_state(2)]
+    for a, b in zip(
+        _as_list(ours(x, mask=mask, initial_state=state)),
+        _as_list(theirs(x, mask=mask, initial_state=state)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _gradients(layer, x, mask, state, training):
+    x = tf.convert_to_tensor(x)
+    state = [tf.convert_to_tensor(s) for s in state]
+    with tf.GradientTape() as tape:
+        tape.watch([x, *state])
+        outputs = layer(x, mask=mask, initial_state=state, training=training)
+        weights = tf.random.stateless_normal(tf.shape(outputs[0]), seed=[3, 0])
+        # Weighted sums reach every output, both final states included.
+        loss = tf.reduce_sum(outputs[0] * weights) + tf.reduce_sum(
+            outputs[1] * outputs[2]
+        )
+    return tape.gradient(loss, [x, *state, *layer.trainable_variables])
+
+
+@pytest.mark.parametrize("mask_name", list(masks()))
+@pytest.mark.parametrize("option_name", ["sequences", "backwards", "last_output"])
+@pytest.mark.parametrize("in_function", [False, True], ids=["eager", "tf_function"])
+def test_gradients_match_keras(option_name, mask_name, in_function):
+    ours, theirs = matched_pair(return_state=True, **OPTIONS[option_name])
+    x, mask = random_inputs(), masks()[mask_name]
+    state = [random_state(1), random_state(2)]
+    run = tf.function(_gradients, reduce_retracing=True) if in_function else _gradients
+    # training=True: the fused path with its hand-written backward.
+    for a, b in zip(
+        run(ours, x, mask, state, True), run(theirs, x, mask, state, True), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@hypothesis.settings(max_examples=12, deadline=None)
+@hypothesis.given(
+    batch=st.integers(1, 3),
+    time=st.integers(1, 6),
+    features=st.integers(1, 4),
+    units=st.integers(1, 6),
+    go_backwards=st.booleans(),
+    mask_seed=st.integers(0, 1000),
+)
+def test_matches_numpy_reference(batch, time, features, units, go_backwards, mask_seed):
+    ours, _ = matched_pair(
+        units=units, features=features, return_sequences=True, go_backwards=go_backwards
+    )
+    x = random_inputs(mask_seed, batch, time, features)
+    mask = np.random.RandomState(mask_seed).rand(batch, time) > 0.3
+    state = [random_state(1, batch, units), random_state(2, batch, units)]
+    expected, h, c = lstm_forward(
+        x,
+        *ours.get_weights(),
+        initial_state=state,
+        mask=mask,
+        go_backwards=go_backwards,
+    )
+    ours.return_state = True
+    outputs, h_ours, c_ours = ours(x, mask=mask, initial_state=state)
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    np.testing.assert_allclose(h_ours, h, atol=1e-5)
+    np.testing.assert_allclose(c_ours, c, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"activation": "relu"},
+        {"recurrent_activation": "hard_sigmoid"},
+        {"unroll": True},
+        {"recurrent_dropout": 0.3},  # inactive at inference, but forces the loop
+    ],
+    ids=["relu", "hard_sigmoid", "unroll", "recurrent_dropout"],
+)
+def test_cell_loop_matches_keras(kwargs):
+    ours, theirs = matched_pair(return_sequences=True, **kwargs)
+    x, mask = random_inputs(), masks()["holes"]
+    np.testing.assert_allclose(ours(x, mask=mask), theirs(x, mask=mask), atol=1e-5)
+    assert ours.last_implementation == "cell_loop"
+    state = [random_state(1), random_state(2)]
+    ours.return_state = theirs.return_state = True
+    for a, b in zip(
+        _gradients(ours, x, mask, state, False),
+        _gradients(theirs, x, mask, state, False),
+        strict=True,
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_weights_move_both_ways_with_keras():
+    ours, theirs = matched_pair()
+    assert [w.shape for w in ours.get_weights()] == [
+        w.shape for w in theirs.get_weights()
+    ]
+    assert [v.name for v in ours.weights] == [v.name for v in theirs.weights]
+    ours.set_weights([w * 2 for w in ours.get_weights()])
+    theirs.set_weights(ours.get_weights())
+    x = random_inputs()
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
