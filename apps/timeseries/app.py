@@ -165,6 +165,7 @@ def _last_windows(path: str, metadata: dict[str, Any]):
         downsample=metadata["downsample"],
         drop_duplicate_timestamps=metadata["drop_duplicate_timestamps"],
         sentinels=tuple(metadata["sentinels"]),
+        time_features=tuple(metadata["time_features"]),
         input_steps=metadata["input_steps"],
         horizon=metadata["horizon"],
     )

@@ -54,6 +54,9 @@ class DataConfig:
         horizon: steps it forecasts.
         stride: steps between the starts of consecutive windows.
         split: train / validation / test fractions, chronological per series.
+        time_features: cycles whose sin/cos are added as inputs: `day`, `year`.
+            With a single year of data, `year` identifies each date, so the
+            model can memorize training days: the built-in presets leave it out.
     """
 
     source: str = "builtin"
@@ -72,11 +75,19 @@ class DataConfig:
     horizon: int = 24
     stride: int = 1
     split: tuple[float, ...] = (0.7, 0.2, 0.1)
+    time_features: tuple[str, ...] = ("day", "year")
 
     def __post_init__(self):
         _as_tuple(self, "targets", str)
         _as_tuple(self, "features", str)
         _as_tuple(self, "exclude", str)
+        _as_tuple(self, "time_features", str)
+        unknown = set(self.time_features) - {"day", "year"}
+        if unknown or len(set(self.time_features)) != len(self.time_features):
+            raise ValueError(
+                "data.time_features must list distinct cycles among day, year. "
+                f"Received: {list(self.time_features)}"
+            )
         object.__setattr__(
             self, "sentinels", tuple(float(value) for value in self.sentinels)
         )
@@ -160,13 +171,13 @@ _BUILTIN_FEATURES = (
 PRESETS: dict[str, TimeSeriesConfig] = {
     # Seconds: a small model, a few epochs, sparse windows.
     "tiny": TimeSeriesConfig(
-        data=DataConfig(features=_BUILTIN_FEATURES, stride=24),
+        data=DataConfig(features=_BUILTIN_FEATURES, time_features=("day",), stride=24),
         model=ModelConfig(units=8),
         train=TrainConfig(epochs=2, batch_size=64, early_stopping_patience=1),
     ),
     # `make demo`: 24 h -> 24 h temperature on the three airports, minutes on CPU.
     "default": TimeSeriesConfig(
-        data=DataConfig(features=_BUILTIN_FEATURES),
+        data=DataConfig(features=_BUILTIN_FEATURES, time_features=("day",)),
         model=ModelConfig(units=64),
         train=TrainConfig(
             epochs=20, batch_size=128, learning_rate=3e-3, early_stopping_patience=3
@@ -174,7 +185,9 @@ PRESETS: dict[str, TimeSeriesConfig] = {
     ),
     # A larger model and a longer look-back (a week) for a GPU or patience.
     "large": TimeSeriesConfig(
-        data=DataConfig(features=_BUILTIN_FEATURES, input_steps=168),
+        data=DataConfig(
+            features=_BUILTIN_FEATURES, time_features=("day",), input_steps=168
+        ),
         model=ModelConfig(units=128, layers=2, dropout=0.1),
         train=TrainConfig(
             epochs=60, batch_size=256, learning_rate=1e-3, early_stopping_patience=8

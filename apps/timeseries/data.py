@@ -8,7 +8,8 @@ values) -> normalization statistics from the training split only -> add
 sin/cos time-of-day and time-of-year features -> `tf.data` windows.
 
 Model inputs per step are `[targets..., other features..., day_sin, day_cos,
-year_sin, year_cos]`: the raw columns normalized, then the time features.
+year_sin, year_cos]`: the raw columns normalized, then the time features of
+the cycles named in `data.time_features`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ import pandas as pd
 import tensorflow as tf
 
 SPLITS = ("train", "validation", "test")
-TIME_FEATURE_NAMES = ("day_sin", "day_cos", "year_sin", "year_cos")
 SECONDS_PER_DAY = 86_400
 # The mean Gregorian year, 365.2425 days, is a whole number of seconds.
 SECONDS_PER_YEAR = 31_556_952
+# The cycles `data.time_features` may name, in seconds.
+TIME_PERIODS = {"day": SECONDS_PER_DAY, "year": SECONDS_PER_YEAR}
 
 
 @dataclasses.dataclass
@@ -61,6 +63,7 @@ class SeriesData:
         splits: split name -> list of `Series`.
         report: counts of what cleaning found and filled.
         source: where the data came from (for summaries).
+        time_periods: the cycles whose sin/cos are inputs (`day`, `year`).
     """
 
     feature_names: tuple[str, ...]
@@ -74,6 +77,11 @@ class SeriesData:
     splits: dict[str, list[Series]]
     report: dict[str, Any]
     source: str
+    time_periods: tuple[str, ...] = ("day", "year")
+
+    @property
+    def time_feature_names(self) -> tuple[str, ...]:
+        return tuple(f"{p}_{f}" for p in self.time_periods for f in ("sin", "cos"))
 
     @property
     def num_targets(self) -> int:
@@ -82,7 +90,7 @@ class SeriesData:
     @property
     def num_inputs(self) -> int:
         """Features per model input step, time features included."""
-        return len(self.feature_names) + len(TIME_FEATURE_NAMES)
+        return len(self.feature_names) + 2 * len(self.time_periods)
 
     def model_arrays(self, series: Series) -> tuple[np.ndarray, np.ndarray]:
         """Model inputs `[steps, num_inputs]` and targets `[steps, num_targets]`.
@@ -90,7 +98,9 @@ class SeriesData:
         Both float32 and normalized with the training statistics.
         """
         normalized = (series.values - self.mean) / self.std
-        inputs = np.concatenate([normalized, time_features(series.seconds)], axis=1)
+        inputs = np.concatenate(
+            [normalized, time_features(series.seconds, self.time_periods)], axis=1
+        )
         targets = normalized[:, : self.num_targets]
         return inputs.astype(np.float32), targets.astype(np.float32)
 
@@ -183,15 +193,19 @@ def windows_dataset(
     )
 
 
-def time_features(seconds: np.ndarray) -> np.ndarray:
-    """sin/cos of the time of day and of the time of year, `[steps, 4]`.
+def time_features(seconds: np.ndarray, periods=("day", "year")) -> np.ndarray:
+    """sin, cos of the phase in each cycle (time of day, of year): `[steps,
+    2 * len(periods)]`.
 
     Phases come from the exact integer remainder, so float32 versions agree.
     """
     seconds = np.asarray(seconds, dtype=np.int64)
-    day = 2 * np.pi * (seconds % SECONDS_PER_DAY) / SECONDS_PER_DAY
-    year = 2 * np.pi * (seconds % SECONDS_PER_YEAR) / SECONDS_PER_YEAR
-    return np.stack([np.sin(day), np.cos(day), np.sin(year), np.cos(year)], axis=1)
+    columns = [np.zeros((0, len(seconds)))]
+    for period in periods:
+        length = TIME_PERIODS[period]
+        phase = 2 * np.pi * (seconds % length) / length
+        columns.append(np.stack([np.sin(phase), np.cos(phase)]))
+    return np.concatenate(columns).T  # [steps, 2 * len(periods)]
 
 
 # Reading -------------------------------------------------------------------------
@@ -567,6 +581,7 @@ def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
         splits=splits,
         report=report,
         source=name,
+        time_periods=tuple(config.time_features),
     )
 
 
@@ -577,7 +592,7 @@ def summary(data: SeriesData) -> dict[str, Any]:
         "series": [series.name for series in data.splits["train"]],
         "targets": list(data.target_names),
         "features": list(data.feature_names),
-        "time_features": list(TIME_FEATURE_NAMES),
+        "time_features": list(data.time_feature_names),
         "frequency_seconds": data.frequency_seconds,
         "input_steps": data.input_steps,
         "horizon": data.horizon,

@@ -2,7 +2,7 @@
 
 All work on normalized windows: inputs `[batch, input_steps, num_inputs]`
 whose first `num_targets` features are the targets and whose last four are the
-time features (`data.TIME_FEATURE_NAMES`); forecasts `[batch, horizon,
+time features (sin, cos per cycle in `time_periods`); forecasts `[batch, horizon,
 num_targets]`.
 """
 
@@ -16,7 +16,7 @@ from keras import ops
 
 from lstm_keras import LSTM
 
-from .data import SECONDS_PER_DAY, SECONDS_PER_YEAR, TIME_FEATURE_NAMES
+from .data import TIME_PERIODS
 
 # Baselines (NumPy) ------------------------------------------------------------------
 
@@ -132,6 +132,8 @@ class AutoregressiveForecaster(keras.Model):
         num_targets: features forecast (first in the inputs).
         horizon: steps forecast.
         step_seconds: seconds between steps (to advance the time features).
+        time_periods: cycles of the time features, last in the inputs
+            (`day`, `year`).
         units: LSTM units.
         layers: stacked encoder LSTM layers.
         dropout: dropout on the encoder inputs.
@@ -145,6 +147,7 @@ class AutoregressiveForecaster(keras.Model):
         num_targets,
         horizon,
         step_seconds,
+        time_periods=("day", "year"),
         units=64,
         layers=1,
         dropout=0.0,
@@ -157,6 +160,7 @@ class AutoregressiveForecaster(keras.Model):
         self.num_targets = num_targets
         self.horizon = horizon
         self.step_seconds = step_seconds
+        self.time_periods = tuple(time_periods)
         self.units = units
         self.layers_count = layers
         self.dropout = dropout
@@ -177,17 +181,13 @@ class AutoregressiveForecaster(keras.Model):
             kernel_initializer="zeros" if residual else "glorot_uniform",
             name="head",
         )
-        day = 2 * math.pi * step_seconds / SECONDS_PER_DAY
-        year = 2 * math.pi * step_seconds / SECONDS_PER_YEAR
-        # Rows: (sin, cos) of day then year advanced by one step.
-        self._rotation = [
-            (math.cos(day), math.sin(day)),
-            (math.cos(year), math.sin(year)),
-        ]
+        # Per cycle, (cos, sin) of the angle one step advances it.
+        angles = [2 * math.pi * step_seconds / TIME_PERIODS[p] for p in time_periods]
+        self._rotation = [(math.cos(angle), math.sin(angle)) for angle in angles]
 
     def _advance_time(self, time_features):
-        """Time features of the next step: [batch, 4] -> [batch, 4]."""
-        advanced = []
+        """Time features of the next step: [batch, 2 * cycles] -> same."""
+        advanced = [time_features[:, :0]]
         for pair, (cos_step, sin_step) in enumerate(self._rotation):
             sin = time_features[:, 2 * pair : 2 * pair + 1]
             cos = time_features[:, 2 * pair + 1 : 2 * pair + 2]
@@ -203,7 +203,7 @@ class AutoregressiveForecaster(keras.Model):
             hidden = encoder(hidden, training=training)
         output, state_h, state_c = self.encoders[-1](hidden, training=training)
         previous = inputs[:, -1, : self.num_targets]  # [batch, num_targets]
-        time_features = inputs[:, -1, -len(TIME_FEATURE_NAMES) :]
+        time_features = inputs[:, -1, self.num_inputs - 2 * len(self.time_periods) :]
         predictions = []
         for step in range(self.horizon):
             if step > 0:
@@ -228,6 +228,7 @@ class AutoregressiveForecaster(keras.Model):
             num_targets=self.num_targets,
             horizon=self.horizon,
             step_seconds=self.step_seconds,
+            time_periods=list(self.time_periods),
             units=self.units,
             layers=self.layers_count,
             dropout=self.dropout,
@@ -242,6 +243,7 @@ def build_autoregressive(
     num_targets: int,
     horizon: int,
     step_seconds: int,
+    time_periods=("day", "year"),
     units: int = 64,
     layers: int = 1,
     dropout: float = 0.0,
@@ -254,6 +256,7 @@ def build_autoregressive(
         num_targets,
         horizon,
         step_seconds,
+        time_periods=time_periods,
         units=units,
         layers=layers,
         dropout=dropout,
@@ -279,7 +282,11 @@ def build(config, data) -> keras.Model:
     if config.model.kind == "single_shot":
         model = build_single_shot(**settings)
     else:
-        model = build_autoregressive(step_seconds=data.frequency_seconds, **settings)
+        model = build_autoregressive(
+            step_seconds=data.frequency_seconds,
+            time_periods=data.time_periods,
+            **settings,
+        )
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
         loss="mse",

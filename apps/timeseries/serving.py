@@ -30,17 +30,19 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .data import SECONDS_PER_DAY, SECONDS_PER_YEAR, SeriesData
+from .data import TIME_PERIODS, SeriesData
 
 
-def time_features_graph(seconds: tf.Tensor) -> tf.Tensor:
-    """`data.time_features` in TensorFlow: int64 `[...]` -> float32 `[..., 4]`."""
-    day = tf.cast(tf.math.floormod(seconds, SECONDS_PER_DAY), tf.float64)
-    year = tf.cast(tf.math.floormod(seconds, SECONDS_PER_YEAR), tf.float64)
-    day = 2 * math.pi * day / SECONDS_PER_DAY
-    year = 2 * math.pi * year / SECONDS_PER_YEAR
-    features = tf.stack([tf.sin(day), tf.cos(day), tf.sin(year), tf.cos(year)], -1)
-    return tf.cast(features, tf.float32)
+def time_features_graph(seconds: tf.Tensor, periods=("day", "year")) -> tf.Tensor:
+    """`data.time_features` in TensorFlow: int64 `[...]` -> float32
+    `[..., 2 * len(periods)]`."""
+    columns = [tf.zeros(tf.concat([tf.shape(seconds), [0]], 0), tf.float64)]
+    for period in periods:
+        length = TIME_PERIODS[period]
+        phase = tf.cast(tf.math.floormod(seconds, length), tf.float64)
+        phase = 2 * math.pi * phase / length
+        columns.append(tf.stack([tf.sin(phase), tf.cos(phase)], axis=-1))
+    return tf.cast(tf.concat(columns, axis=-1), tf.float32)
 
 
 def metadata(data: SeriesData, data_config: Any) -> dict[str, Any]:
@@ -52,6 +54,7 @@ def metadata(data: SeriesData, data_config: Any) -> dict[str, Any]:
         "horizon": data.horizon,
         "frequency_seconds": data.frequency_seconds,
         "frequency": data_config.frequency,
+        "time_features": list(data.time_periods),
         "time_column": data_config.time_column,
         "time_format": data_config.time_format,
         "group_column": data_config.group_column,
@@ -79,6 +82,7 @@ class ForecastModule(tf.Module):
         self.num_features = len(data.feature_names)
         self.num_targets = data.num_targets
         self.step_seconds = data.frequency_seconds
+        self.time_periods = data.time_periods
         self.mean = tf.constant(data.mean, tf.float32)
         self.std = tf.constant(data.std, tf.float32)
         self.metadata = tf.Variable(
@@ -155,7 +159,10 @@ class ForecastModule(tf.Module):
     def _forecast(self, window, timestamps):
         with tf.control_dependencies(self._checks(window, timestamps)):
             normalized = (window - self.mean) / self.std
-        inputs = tf.concat([normalized, time_features_graph(timestamps)], axis=-1)
+        inputs = tf.concat(
+            [normalized, time_features_graph(timestamps, self.time_periods)],
+            axis=-1,
+        )
         outputs = self.model(inputs, training=False)  # [batch, horizon, targets]
         outputs = tf.cast(outputs, tf.float32)
         forecast = (

@@ -1,0 +1,109 @@
+"""Baselines against hand computation; the LSTM forecasters' structure."""
+
+import keras
+import numpy as np
+import pytest
+
+from apps.timeseries import data, model
+
+
+def _windows(batch=3, steps=30, features=4, seed=0):
+    return np.random.default_rng(seed).normal(size=(batch, steps, features))
+
+
+def test_last_value_repeats_the_last_step():
+    inputs = _windows()
+    forecast = model.last_value_forecast(inputs, num_targets=2, horizon=5)
+    assert forecast.shape == (3, 5, 2)
+    for step in range(5):
+        np.testing.assert_array_equal(forecast[:, step], inputs[:, -1, :2])
+
+
+def test_repeat_last_day_by_hand():
+    inputs = _windows(steps=30)
+    forecast = model.repeat_last_day_forecast(
+        inputs, num_targets=1, horizon=30, steps_per_day=24
+    )
+    # Input step 6 is 24 h before the first forecast step (30 - 24 = 6).
+    for step in range(30):
+        expected = inputs[:, 6 + step % 24, 0]
+        np.testing.assert_array_equal(forecast[:, step, 0], expected)
+    with pytest.raises(ValueError, match="needs input_steps >= one day"):
+        model.repeat_last_day_forecast(inputs[:, :12], 1, 3, 24)
+
+
+def test_linear_forecaster_recovers_an_exact_linear_map():
+    rng = np.random.default_rng(1)
+    inputs = rng.normal(size=(400, 5, 3))
+    weights = rng.normal(size=(15, 4))
+    targets = (inputs.reshape(400, -1) @ weights + 0.5).reshape(400, 2, 2)
+    fitted = model.LinearForecaster(l2=0.0).fit(inputs, targets)
+    new = rng.normal(size=(7, 5, 3))
+    expected = (new.reshape(7, -1) @ weights + 0.5).reshape(7, 2, 2)
+    np.testing.assert_allclose(fitted.predict(new), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_single_shot_starts_from_persistence():
+    built = model.build_single_shot(
+        input_steps=8, num_inputs=5, num_targets=2, horizon=4, units=6
+    )
+    inputs = _windows(batch=2, steps=8, features=5).astype("float32")
+    output = built(inputs).numpy()
+    assert output.shape == (2, 4, 2)
+    # The residual head starts at zero: the untrained model is last value.
+    np.testing.assert_allclose(
+        output, model.last_value_forecast(inputs, 2, 4), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_single_shot_uses_the_custom_lstm():
+    from lstm_keras import LSTM
+
+    built = model.build_single_shot(8, 5, 1, 4, units=6, layers=2)
+    lstms = [layer for layer in built.layers if isinstance(layer, LSTM)]
+    assert len(lstms) == 2
+    assert not any(type(layer) is keras.layers.LSTM for layer in built.layers)
+
+
+def test_autoregressive_advances_time_features_exactly():
+    seconds = np.arange(0, 40 * 3600, 3600, dtype=np.int64) + 1_700_000_000
+    features = data.time_features(seconds, ("day", "year"))
+    forecaster = model.AutoregressiveForecaster(
+        input_steps=8,
+        num_inputs=6,
+        num_targets=2,
+        horizon=3,
+        step_seconds=3600,
+        time_periods=("day", "year"),
+        units=4,
+    )
+    advanced = forecaster._advance_time(features[:-1].astype("float32")).numpy()
+    np.testing.assert_allclose(advanced, features[1:], atol=1e-6)
+
+
+def test_autoregressive_feeds_back_and_round_trips_config():
+    forecaster = model.build_autoregressive(
+        input_steps=8,
+        num_inputs=5,
+        num_targets=1,
+        horizon=6,
+        step_seconds=3600,
+        time_periods=("day",),
+        units=4,
+    )
+    inputs = _windows(batch=2, steps=8, features=5).astype("float32")
+    output = forecaster(inputs).numpy()
+    assert output.shape == (2, 6, 1)
+    # Zero-initialized residual head: predictions stay at the last value.
+    np.testing.assert_allclose(
+        output, model.last_value_forecast(inputs, 1, 6), atol=1e-6
+    )
+    # A trained-looking head changes the output step after step (feedback).
+    head = forecaster.head
+    head.set_weights([np.full_like(w, 0.1) for w in head.get_weights()])
+    changed = forecaster(inputs).numpy()
+    assert not np.allclose(changed[:, 1:], changed[:, :1])
+    clone = model.AutoregressiveForecaster.from_config(forecaster.get_config())
+    clone(inputs)
+    clone.set_weights(forecaster.get_weights())
+    np.testing.assert_allclose(clone(inputs).numpy(), changed, atol=1e-6)

@@ -1,0 +1,132 @@
+"""The exported signature equals the Keras model plus denormalization."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from apps.timeseries import data, model, serving
+from apps.timeseries.config import DataConfig
+
+
+def _prepared():
+    """Hourly temperature and pressure, 300 steps, one series."""
+    rng = np.random.default_rng(3)
+    steps = 300
+    times = np.arange(steps) * 3600 + 1_600_000_000
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime(times, unit="s", utc=True).strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "temp": 50 + 10 * np.sin(np.arange(steps) / 4) + rng.normal(0, 1, steps),
+            "pressure": 1010 + rng.normal(0, 5, steps),
+        }
+    )
+    config = DataConfig(
+        time_column="time",
+        targets=("temp",),
+        features=("pressure",),
+        group_column=None,
+        input_steps=12,
+        horizon=4,
+        exclude=(),
+    )
+    return data.prepare(frame, config), config
+
+
+@pytest.fixture(scope="module", params=["single_shot", "autoregressive"])
+def module_and_data(request, tmp_path_factory):
+    prepared, config = _prepared()
+    tf.keras.utils.set_random_seed(0)
+    settings = dict(
+        input_steps=12,
+        num_inputs=prepared.num_inputs,
+        num_targets=1,
+        horizon=4,
+        units=5,
+        residual=False,  # random head: the output depends on every weight
+    )
+    if request.param == "single_shot":
+        keras_model = model.build_single_shot(**settings)
+    else:
+        keras_model = model.build_autoregressive(
+            step_seconds=3600, time_periods=prepared.time_periods, **settings
+        )
+    module = serving.ForecastModule(keras_model, prepared, config)
+    path = str(tmp_path_factory.mktemp("export"))
+    signatures = module.signatures
+    del module.signatures  # reserved by tf.saved_model.save (as the CLI does)
+    tf.saved_model.save(module, path, signatures=signatures)
+    return tf.saved_model.load(path), keras_model, prepared
+
+
+def test_signature_equals_keras_model_plus_denormalization(module_and_data):
+    loaded, keras_model, prepared = module_and_data
+    request = serving.sample_request(prepared, count=3)
+    outputs = loaded.signatures["serving_default"](
+        window=tf.constant(request["window"]),
+        timestamps=tf.constant(request["timestamps"]),
+    )
+    # Reference: normalize and add time features in NumPy, run Keras, denormalize.
+    series = prepared.splits["test"][0]
+    inputs, _ = prepared.model_arrays(series)
+    expected = np.stack([inputs[i : i + 12] for i in range(3)])
+    expected = prepared.denormalize_targets(keras_model.predict(expected, verbose=0))
+    np.testing.assert_allclose(
+        outputs["forecast"].numpy(), expected, rtol=1e-5, atol=1e-4
+    )
+    last = request["timestamps"][:, -1:]
+    np.testing.assert_array_equal(
+        outputs["forecast_timestamps"].numpy(), last + 3600 * np.arange(1, 5)
+    )
+    metadata = loaded.metadata.numpy().decode()
+    assert '"feature_names": ["temp", "pressure"]' in metadata
+
+
+def test_time_features_in_graph_match_numpy():
+    seconds = np.array([[1_600_000_000 + 977 * i for i in range(50)]], np.int64)
+    graph = serving.time_features_graph(tf.constant(seconds)).numpy()[0]
+    np.testing.assert_allclose(graph, data.time_features(seconds[0]), atol=1e-6)
+
+
+def test_wrong_window_shape_is_rejected(module_and_data):
+    loaded, _, prepared = module_and_data
+    request = serving.sample_request(prepared, count=2)
+    signature = loaded.signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"window must have shape"):
+        signature(
+            window=tf.constant(request["window"][:, 1:]),
+            timestamps=tf.constant(request["timestamps"]),
+        )
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[batch, 12, 2\]"):
+        signature(
+            window=tf.constant(request["window"][:, :, :1]),
+            timestamps=tf.constant(request["timestamps"]),
+        )
+
+
+def test_uneven_timestamps_and_nan_are_rejected(module_and_data):
+    loaded, _, prepared = module_and_data
+    request = serving.sample_request(prepared, count=1)
+    signature = loaded.signatures["serving_default"]
+    stamps = request["timestamps"].copy()
+    stamps[0, 5] += 60
+    with pytest.raises(tf.errors.InvalidArgumentError, match="3600 seconds apart"):
+        signature(window=tf.constant(request["window"]), timestamps=tf.constant(stamps))
+    window = request["window"].copy()
+    window[0, 3, 1] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="NaN or infinite"):
+        signature(
+            window=tf.constant(window), timestamps=tf.constant(request["timestamps"])
+        )
+
+
+def test_metadata_describes_the_inputs():
+    prepared, config = _prepared()
+    described = serving.metadata(prepared, dataclasses.replace(config))
+    assert described["input_steps"] == 12
+    assert described["time_features"] == ["day", "year"]
+    assert described["frequency_seconds"] == 3600
