@@ -76,17 +76,36 @@ class TranslationModule(tf.Module):
         return self.target_tokenizer.detokenize(tf.ragged.boolean_mask(tokens, keep))
 
     def _translate_beam(self, sentences):
-        tokens, scores = decoding.beam_search(
-            self.translator,
-            self.source_ids(sentences),
-            self._beam_size,
-            self._length_penalty,
-            self._max_decode_length,
-        )
-        return {"translations": self.detokenize(tokens), "scores": scores}
+        def translate():
+            tokens, scores = decoding.beam_search(
+                self.translator,
+                self.source_ids(sentences),
+                self._beam_size,
+                self._length_penalty,
+                self._max_decode_length,
+            )
+            return self.detokenize(tokens), scores
+
+        return _unless_empty(sentences, translate)
 
     def _translate_greedy(self, sentences):
-        tokens, scores, _ = decoding.greedy_decode(
-            self.translator, self.source_ids(sentences), self._max_decode_length
-        )
-        return {"translations": self.detokenize(tokens), "scores": scores}
+        def translate():
+            tokens, scores, _ = decoding.greedy_decode(
+                self.translator, self.source_ids(sentences), self._max_decode_length
+            )
+            return self.detokenize(tokens), scores
+
+        return _unless_empty(sentences, translate)
+
+
+def _unless_empty(sentences, translate):
+    """Runs `translate` for a non-empty batch; an empty batch gives empty outputs.
+
+    (The encoder's LSTM cannot run on zero sentences.)
+    """
+    translations, scores = tf.cond(
+        tf.size(sentences) > 0,
+        translate,
+        lambda: (tf.zeros([0], tf.string), tf.zeros([0], tf.float32)),
+    )
+    return {"translations": translations, "scores": scores}

@@ -1,0 +1,86 @@
+"""End-to-end tests of the translation app through the App contract and the CLI."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from apps.translation import evaluation
+from apps.translation.app import APP
+from lstm_keras import cli
+
+
+def test_app_is_registered_with_tensorflow_text_for_serving():
+    from lstm_keras.registry import load_app
+
+    assert load_app("translation") is APP
+    assert APP.serving_imports == ("tensorflow_text",)
+    assert {"tiny", "default", "large"} <= set(APP.presets)
+
+
+def test_tiny_run_through_app_methods(tiny_run):
+    config, data, model, run_dir = tiny_run
+    summary = APP.describe_data(data)
+    assert summary["cleaning"]["kept"] > 10000
+    assert sum(summary["splits"].values()) == config.data.max_examples
+    assert os.path.isfile(os.path.join(run_dir, "tokenizer", "source.model"))
+
+    metrics = APP.evaluate(config, data, model, run_dir)
+    assert set(metrics) == {"greedy", "beam"}
+    for scores in metrics.values():
+        assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
+        assert math.isfinite(scores["mean_log_prob"])
+        assert scores["sentences"] == len(data.test)
+        assert len(scores["samples"]) == 5
+    assert metrics["beam"]["mean_log_prob"] >= metrics["greedy"]["mean_log_prob"]
+    assert os.path.getsize(os.path.join(run_dir, "plots", "attention.png")) > 1000
+    json.dumps(metrics)
+
+    requests = APP.sample_requests(config, data)
+    assert set(requests) == {"serving_default", "translate_greedy"}
+    assert "" in list(requests["serving_default"]["sentences"])
+
+
+def test_a_reloaded_run_reuses_its_tokenizer(tiny_run):
+    config, data, _, run_dir = tiny_run
+    again = APP.load_data(config, run_dir)
+    assert again.info.tokenizers.source_model == data.info.tokenizers.source_model
+
+
+def test_score_translations_matches_sacrebleu():
+    import sacrebleu
+
+    hypotheses = ["The cat sits on the mat.", "He is late again."]
+    references = ["The cat sat on the mat.", "He is late again."]
+    scores = evaluation.score_translations(hypotheses, references)
+    expected = sacrebleu.corpus_bleu(hypotheses, [references]).score
+    assert scores["bleu"] == pytest.approx(expected, abs=0.01)
+    assert scores["chrf"] == pytest.approx(
+        sacrebleu.corpus_chrf(hypotheses, [references]).score, abs=0.01
+    )
+    with pytest.raises(ValueError, match="2 hypotheses for 1 references"):
+        evaluation.score_translations(hypotheses, references[:1])
+
+
+@pytest.mark.slow
+def test_cli_trains_exports_and_predicts_tiny(tmp_path, capsys):
+    output = str(tmp_path / "run")
+    assert (
+        cli.main(["train", "translation", "--preset", "tiny", "--output", output]) == 0
+    )
+    with open(os.path.join(output, "metrics.json"), encoding="utf-8") as file:
+        metrics = json.load(file)
+    assert set(metrics["test"]) == {"greedy", "beam"}
+    assert metrics["headline"]["metric"] == "bleu"
+    assert metrics["export"]["verified"] is True
+    capsys.readouterr()
+    export = os.path.join(output, "export")
+    assert (
+        cli.main(["predict", "translation", "--model", export, "Satz eins.", ""]) == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["input"] for r in records] == ["Satz eins.", ""]
+    assert all(np.isfinite(r["score"]) for r in records)
