@@ -36,7 +36,7 @@ def masks(batch=BATCH, time=TIME):
     }
 
 
-def matched_pair(units=UNITS, features=FEATURES, seed=0, **kwargs):
+def matched_pair(units=UNITS, features=FEATURES, weight_seed=0, **kwargs):
     """`(ours, keras_lstm)` built with the same random (non-trivial) weights."""
     ours_only = {"use_cudnn", "weight_dropout", "proj_units"}
     ours = lstm_keras.LSTM(units, **kwargs)
@@ -45,7 +45,7 @@ def matched_pair(units=UNITS, features=FEATURES, seed=0, **kwargs):
     )
     ours.build((None, None, features))
     theirs.build((None, None, features))
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState(weight_seed)
     weights = [
         0.5 * rng.randn(*w.shape).astype("float32") for w in theirs.get_weights()
     ]

@@ -1,0 +1,129 @@
+"""Which implementation runs, why, and cuDNN's weight layout (checked on CPU)."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from layer_helpers import matched_pair, random_inputs
+
+import lstm_keras
+from lstm_keras import cudnn
+from lstm_keras.reference import lstm_forward, sigmoid
+
+
+def test_use_cudnn_true_lists_every_reason():
+    with pytest.raises(ValueError) as error:
+        lstm_keras.LSTM(
+            4, activation="relu", recurrent_dropout=0.2, unroll=True, use_cudnn=True
+        )
+    message = str(error.value)
+    for reason in ("activation is relu", "recurrent_dropout=0.2", "unroll=True"):
+        assert reason in message
+
+
+def test_use_cudnn_rejects_unknown_value():
+    with pytest.raises(ValueError, match="use_cudnn"):
+        lstm_keras.LSTM(4, use_cudnn="yes")
+
+
+def test_weight_dropout_and_dropout_keep_cudnn_eligible():
+    layer = lstm_keras.LSTM(4, dropout=0.3, weight_dropout=0.5, use_cudnn=True)
+    assert cudnn.ineligibility_reasons(layer) == []
+
+
+def test_variants_are_not_cudnn_eligible():
+    assert cudnn.ineligibility_reasons(lstm_keras.PeepholeLSTM(3))
+    assert "proj_units=2" in "; ".join(
+        cudnn.ineligibility_reasons(lstm_keras.LSTM(3, proj_units=2))
+    )
+
+
+def test_auto_logs_the_implementation_once(caplog):
+    layer = lstm_keras.LSTM(3, recurrent_dropout=0.1)
+    with caplog.at_level(logging.INFO, logger="lstm_keras"):
+        layer(random_inputs())
+        layer(random_inputs())
+    records = [r.getMessage() for r in caplog.records if r.name == "lstm_keras"]
+    assert len(records) == 1
+    assert "cell_loop" in records[0] and "recurrent_dropout" in records[0]
+
+
+def test_cpu_runs_the_fused_fallback_eagerly_and_in_graphs():
+    layer = lstm_keras.LSTM(3)
+    layer(random_inputs())
+    assert layer.last_implementation == "fused"
+
+    @tf.function
+    def run(x):
+        layer(x)
+        return layer.last_implementation_code
+
+    assert int(run(random_inputs())) == cudnn.FALLBACK
+
+
+def test_graph_carries_cudnn_twin_with_same_api_name():
+    layer = lstm_keras.LSTM(3)
+    layer.build((None, None, 3))
+    graph = (
+        tf.function(layer)
+        .get_concrete_function(tf.TensorSpec([None, None, 3]))
+        .graph.as_graph_def()
+    )
+    functions = {f.signature.name: f for f in graph.library.function}
+    implements = {}
+    for name, function in functions.items():
+        if "api_implements" in function.attr:
+            api = function.attr["api_implements"].s
+            device = function.attr["api_preferred_device"].s.decode()
+            implements.setdefault(api, {})[device] = name
+    assert len(implements) == 1
+    (pair,) = implements.values()
+    assert set(pair) == {"CPU", "GPU"}
+    gpu_ops = {node.op for node in functions[pair["GPU"]].node_def}
+    assert "CudnnRNNV3" in gpu_ops
+
+
+def _emulate_cudnn(params, x, h0, c0, input_dim, units):
+    """NumPy LSTM reading its weights from cuDNN's canonical flat buffer."""
+    offset, matrices, biases = 0, [], []
+    for columns in [input_dim] * 4 + [units] * 4:
+        matrices.append(
+            params[offset : offset + units * columns].reshape(units, columns)
+        )
+        offset += units * columns
+    for _ in range(8):
+        biases.append(params[offset : offset + units])
+        offset += units
+    assert offset == params.size
+    h, c, outputs = h0, c0, []
+    for t in range(x.shape[1]):
+        gates = [
+            x[:, t] @ matrices[g].T + h @ matrices[4 + g].T + biases[g] + biases[4 + g]
+            for g in range(4)
+        ]
+        i, f, o = sigmoid(gates[0]), sigmoid(gates[1]), sigmoid(gates[3])
+        c = f * c + i * np.tanh(gates[2])
+        h = o * np.tanh(c)
+        outputs.append(h)
+    return np.stack(outputs, 1), h, c
+
+
+def test_canonical_params_follow_cudnn_layout():
+    layer, _ = matched_pair(units=5, features=3)
+    kernel, recurrent_kernel, bias = layer.get_weights()
+    params = cudnn.canonical_params(kernel, recurrent_kernel, bias).numpy()
+    x = random_inputs()
+    h0 = np.zeros((x.shape[0], 5), "float32")
+    outputs, h, c = _emulate_cudnn(params, x, h0, h0, 3, 5)
+    expected, h_ref, c_ref = lstm_forward(x, kernel, recurrent_kernel, bias)
+    np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    np.testing.assert_allclose(c, c_ref, atol=1e-5)
+
+
+def test_right_padded_check():
+    right = tf.constant([[True, True, False], [True, False, False]])
+    assert bool(cudnn._is_right_padded(right))
+    assert not bool(cudnn._is_right_padded(tf.constant([[False, True, True]])))
+    assert not bool(cudnn._is_right_padded(tf.constant([[True, False, True]])))
+    assert not bool(cudnn._is_right_padded(tf.constant([[False, False, False]])))
