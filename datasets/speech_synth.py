@@ -444,6 +444,9 @@ def build(
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=cache))
     try:
         _generate(staging, config, workers, progress)
+        if is_complete(root):  # another process finished the same corpus first
+            shutil.rmtree(staging)
+            return root
         if root.exists():  # an unfinished corpus (no marker): replace it
             shutil.rmtree(root)
         staging.rename(root)

@@ -48,9 +48,11 @@ class DataConfig:
         unknown_per_speaker: builtin corpus: other-word clips per speaker.
         cache_dir: builtin corpus cache ("" = `~/.cache/lstm_keras`, or
             `$LSTM_KERAS_DATA`).
-        silence_fraction: `_silence_` clips per split, as a fraction of the
-            mean number of clips of one command word.
-        unknown_fraction: the same cap for `_unknown_` clips.
+        silence_fraction: `_silence_` training clips, as a fraction of the
+            mean number of training clips of one command word.
+        unknown_fraction: the same cap for `_unknown_` training clips.
+            Validation and test always hold as many `_silence_` and (at
+            most) `_unknown_` clips as the mean command word: balanced.
         time_shift_ms: training clips are shifted by up to this much.
         background_probability: chance a training clip gets background noise.
         background_volume: maximum gain of that noise.
@@ -61,10 +63,10 @@ class DataConfig:
     words: tuple[str, ...] = COMMAND_WORDS
     num_speakers: int = 400
     repeats: int = 2
-    unknown_per_speaker: int = 4
+    unknown_per_speaker: int = 6
     cache_dir: str = ""
     silence_fraction: float = 1.0
-    unknown_fraction: float = 1.0
+    unknown_fraction: float = 2.0
     time_shift_ms: float = 100.0
     background_probability: float = 0.8
     background_volume: float = 0.1

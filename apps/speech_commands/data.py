@@ -100,7 +100,11 @@ def _read_list(path: pathlib.Path) -> set[str]:
 
 
 def _balance(
-    labels: tuple[str, ...], word_targets: np.ndarray, config: SpeechConfig, seed: int
+    labels: tuple[str, ...],
+    word_targets: np.ndarray,
+    config: SpeechConfig,
+    seed: int,
+    training: bool,
 ) -> tuple[np.ndarray, int]:
     """Indices kept after capping `_unknown_`, and the `_silence_` count."""
     rng = np.random.default_rng(seed)
@@ -108,13 +112,16 @@ def _balance(
     word_counts = [np.sum(word_targets == i) for i in range(2, len(labels))]
     mean_word = float(np.mean(word_counts)) if word_counts else 0.0
     unknown_indices = np.flatnonzero(word_targets == unknown)
-    cap = int(round(config.data.unknown_fraction * mean_word))
+    # Validation and test stay balanced (like the standard v2-12 test set).
+    unknown_fraction = config.data.unknown_fraction if training else 1.0
+    silence_fraction = config.data.silence_fraction if training else 1.0
+    cap = int(round(unknown_fraction * mean_word))
     if unknown_indices.size > cap:
         unknown_indices = rng.choice(unknown_indices, cap, replace=False)
     keep = np.sort(
         np.concatenate([np.flatnonzero(word_targets != unknown), unknown_indices])
     )
-    return keep, int(round(config.data.silence_fraction * mean_word))
+    return keep, int(round(silence_fraction * mean_word))
 
 
 def load_folder(root: str | pathlib.Path, config: SpeechConfig, source: str) -> Corpus:
@@ -149,7 +156,9 @@ def load_folder(root: str | pathlib.Path, config: SpeechConfig, source: str) -> 
             raise ValueError(
                 f"The {split} split of {root} holds no clip of the command words."
             )
-        keep, num_silence = _balance(labels, split_targets, config, _SPLIT_SEEDS[split])
+        keep, num_silence = _balance(
+            labels, split_targets, config, _SPLIT_SEEDS[split], split == "train"
+        )
         clips = _load_files([files[split][i] for i in keep], f"Reading {split} clips")
         silence = _silence_clips(background, num_silence, _SPLIT_SEEDS[split])
         corpus.clips[split] = np.concatenate([clips, _to_int16(silence)])

@@ -29,8 +29,7 @@ def fft_resample(samples, rate, target_rate=SAMPLE_RATE):
 
     The Fourier method of `scipy.signal.resample` (output length
     `round(n * target_rate / rate)`), in TF ops so it runs inside a
-    SavedModel. It differs from scipy only in how the Nyquist bin of an
-    even-length spectrum is split, a negligible amount for speech.
+    SavedModel.
     """
     num_samples = tf.shape(samples)[0]
     rate = tf.cast(rate, tf.float64)
@@ -42,6 +41,15 @@ def fft_resample(samples, rate, target_rate=SAMPLE_RATE):
     bins = tf.shape(spectrum)[0]
     kept = spectrum[: tf.minimum(bins, target_bins)]
     padded = tf.pad(kept, [[0, tf.maximum(target_bins - bins, 0)]])
+    # Like scipy: the shorter length's Nyquist bin, if it has one, is doubled
+    # when downsampling (it stands for both signs) and halved when upsampling.
+    shorter = tf.minimum(num_samples, target_length)
+    nyquist_factor = tf.where(target_length < num_samples, 2.0, 0.5)
+    nyquist_factor = tf.where(shorter % 2 == 0, nyquist_factor, 1.0)
+    factors = tf.tensor_scatter_nd_update(
+        tf.ones([target_bins]), [[shorter // 2]], [nyquist_factor]
+    )
+    padded *= tf.cast(factors, padded.dtype)
     scale = tf.cast(target_length, tf.float32) / tf.cast(num_samples, tf.float32)
     resampled = tf.signal.irfft(padded, fft_length=[target_length]) * scale
     return tf.cond(
@@ -74,17 +82,21 @@ class SpeechServingModule(tf.Module):
         self.frame_step = model.frontend.frame_step
         state_shapes = model.state_shapes()
         self.state_names = tuple(state_shapes)
+        # autograph=False: plain TF ops only, and autograph would re-read this
+        # file's source at trace time (wrong if it changed since import).
         self.serve_waveform = tf.function(
             self._serve_waveform,
+            autograph=False,
             input_signature=[
                 tf.TensorSpec([None, CLIP_SAMPLES], tf.float32, name="waveform")
             ],
         )
         self.serve_wav = tf.function(
             self._serve_wav,
+            autograph=False,
             input_signature=[tf.TensorSpec([None], tf.string, name="wav")],
         )
-        self.stream_step = tf.function(self._stream_step)
+        self.stream_step = tf.function(self._stream_step, autograph=False)
         state_specs = {
             name: tf.TensorSpec([None, *shape], tf.float32, name=name)
             for name, shape in state_shapes.items()

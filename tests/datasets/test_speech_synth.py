@@ -1,0 +1,163 @@
+"""The synthetic Speech Commands corpus: layout, audio format, voice split, cache."""
+
+import csv
+import pathlib
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile
+from lstm_keras_datasets import speech_synth
+
+TINY = speech_synth.SynthConfig(
+    words=("yes", "no"),
+    unknown_words=("cat", "dog", "yes"),  # "yes" is a command: dropped from the pool
+    num_speakers=8,
+    repeats=2,
+    unknown_per_speaker=1,
+    validation_fraction=0.25,
+    test_fraction=0.25,
+    background_seconds=2,
+)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("speech_synth")
+    return speech_synth.build(TINY, cache_dir=cache, workers=2, progress=False)
+
+
+def _speakers(root):
+    with open(root / "speakers.tsv") as table:
+        return {row["speaker"]: row for row in csv.DictReader(table, delimiter="\t")}
+
+
+def _split_of(root):
+    validation = set((root / "validation_list.txt").read_text().split())
+    testing = set((root / "testing_list.txt").read_text().split())
+    splits = {}
+    for path in sorted(root.glob("*/*.wav")):
+        if path.parent.name == "_background_noise_":
+            continue
+        relative = f"{path.parent.name}/{path.name}"
+        splits[relative] = (
+            "test" if relative in testing else "validation" if relative in validation
+            else "train"
+        )  # fmt: skip
+    return splits
+
+
+def test_build_writes_the_speech_commands_layout(corpus):
+    folders = {p.name for p in corpus.iterdir() if p.is_dir()}
+    assert folders == {"yes", "no", "cat", "dog", "_background_noise_"}
+    for name in ("validation_list.txt", "testing_list.txt", "speakers.tsv"):
+        assert (corpus / name).is_file()
+    assert speech_synth.is_complete(corpus)
+    noise = sorted(p.name for p in (corpus / "_background_noise_").glob("*.wav"))
+    assert noise == sorted(f"{kind}_noise.wav" for kind in speech_synth.NOISE_KINDS)
+    # Every speaker says each command word `repeats` times.
+    assert len(list((corpus / "yes").glob("*.wav"))) == TINY.num_speakers * TINY.repeats
+    names = [p.name for p in corpus.glob("yes/*.wav")]
+    assert all("_nohash_" in name for name in names)
+
+
+def test_clips_are_one_second_16khz_mono_pcm16_with_speech(corpus):
+    paths = [p for p in corpus.glob("*/*.wav") if p.parent.name != "_background_noise_"]
+    assert len(paths) == TINY.num_speakers * (2 * TINY.repeats + 1)
+    for path in paths:
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.channels, info.frames) == (16000, 1, 16000)
+        assert info.subtype == "PCM_16"
+        samples, _ = soundfile.read(str(path))
+        assert 0.05 < np.abs(samples).max() <= 0.91
+        assert np.sqrt(np.mean(samples**2)) > 0.005
+
+
+def test_test_and_validation_voices_never_occur_in_training(corpus):
+    speakers = _speakers(corpus)
+    splits = _split_of(corpus)
+    voices = {"train": set(), "validation": set(), "test": set()}
+    for relative, split in splits.items():
+        speaker = speakers[relative.split("/")[1].split("_nohash_")[0]]
+        assert speaker["split"] == split, relative
+        voices[split].add(speaker["voice"])
+    assert all(voices.values())
+    assert not voices["train"] & voices["test"]
+    assert not voices["train"] & voices["validation"]
+    assert not voices["validation"] & voices["test"]
+    # One speaker is one voice: no voice under two speaker hashes.
+    all_voices = [row["voice"] for row in speakers.values()]
+    assert len(all_voices) == len(set(all_voices)) == TINY.num_speakers
+
+
+def test_build_reuses_a_completed_corpus(corpus):
+    before = {p: p.stat().st_mtime_ns for p in corpus.glob("yes/*.wav")}
+    again = speech_synth.build(TINY, cache_dir=corpus.parent, progress=False)
+    assert again == corpus
+    assert {p: p.stat().st_mtime_ns for p in corpus.glob("yes/*.wav")} == before
+
+
+def test_build_replaces_an_unfinished_corpus(tmp_path):
+    config = speech_synth.SynthConfig(
+        words=("go",), unknown_words=("up",), num_speakers=3, repeats=1,
+        unknown_per_speaker=0, background_seconds=1,
+    )  # fmt: skip
+    stale = tmp_path / config.cache_key()
+    (stale / "go").mkdir(parents=True)
+    (stale / "go" / "partial.wav").write_bytes(b"RIFF")
+    root = speech_synth.build(config, cache_dir=tmp_path, workers=1, progress=False)
+    assert root == stale and speech_synth.is_complete(root)
+    assert not (root / "go" / "partial.wav").exists()
+    assert len(list(root.glob("go/*.wav"))) == 3
+
+
+def test_cache_key_changes_with_the_config():
+    other = speech_synth.SynthConfig(words=("yes", "no"), num_speakers=9)
+    assert TINY.cache_key() != other.cache_key()
+    assert TINY.cache_key() == speech_synth.SynthConfig(**TINY.__dict__).cache_key()
+
+
+def _spectral_slope(noise):
+    frequencies, power = scipy.signal.welch(noise, fs=16000, nperseg=4096)
+    band = (frequencies > 50) & (frequencies < 4000)
+    return np.polyfit(np.log(frequencies[band]), np.log(power[band]), 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "slope"), [("white", 0.0), ("pink", -1.0), ("brown", -2.0)]
+)
+def test_noise_has_the_named_spectrum(kind, slope):
+    noise = speech_synth.make_noise(kind, 16000 * 8, np.random.default_rng(0))
+    assert np.sqrt(np.mean(noise**2)) == pytest.approx(1.0, rel=1e-3)
+    assert _spectral_slope(noise) == pytest.approx(slope, abs=0.15)
+
+
+def test_hum_peaks_at_the_mains_frequency():
+    noise = speech_synth.make_noise("hum", 16000 * 4, np.random.default_rng(1))
+    spectrum = np.abs(np.fft.rfft(noise))
+    peak_hertz = np.argmax(spectrum) * 16000 / noise.size
+    assert min(abs(peak_hertz - 50), abs(peak_hertz - 60)) < 1
+
+
+def test_espeak_speaks_english_voices_at_22050_hz():
+    espeak = speech_synth.ESpeak()
+    samples = espeak.synthesize("stop", "en-us+m3", 175, 50, 50, 100)
+    assert samples.dtype == np.int16 and 0.15 * 22050 < samples.size < 1.5 * 22050
+    assert {"m1", "f1", "whisper", "croak"} <= set(espeak.variants())
+    with pytest.raises(ValueError, match="no voice"):
+        espeak.synthesize("stop", "xx-nowhere+m1", 175, 50, 50, 100)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"words": ()}, {"words": ("yes", "yes")}, {"words": ("y3s",)}, {"num_speakers": 2},
+     {"validation_fraction": 0.6, "test_fraction": 0.5}],
+)  # fmt: skip
+def test_config_rejects_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        speech_synth.SynthConfig(**kwargs)
+
+
+def test_default_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LSTM_KERAS_DATA", str(tmp_path))
+    assert speech_synth.default_cache_dir() == pathlib.Path(tmp_path) / "speech_synth"
