@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -136,6 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lstm-keras {arguments.command}: error: {error}", file=sys.stderr)
         return 2
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        if os.environ.get("LSTM_KERAS_TRACEBACK"):
+            raise  # For debugging an app: the whole story, not one line.
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"lstm-keras {arguments.command}: error: {message}", file=sys.stderr)
         return 1

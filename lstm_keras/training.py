@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from lstm_keras.config import differing_keys, load_run_config, write_config
+from lstm_keras.multi_worker import fit_multi_worker
 from lstm_keras.resume import AtomicBackupAndRestore, ResumableEarlyStopping, best_epoch
 from lstm_keras.run_directory import RunDirectory
 
@@ -178,17 +179,30 @@ def train(app: Any, config: Any, run: RunDirectory, header: str = "") -> TrainRe
             run.backup, run.history if chief else None, history, write=chief
         )
         callbacks = _callbacks(config, run, history, chief) + [backup]
-        with strategy.scope():
-            model.fit(
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3's fit fails under this strategy (see multi_worker.py).
+            fit_multi_worker(
+                model,
+                strategy,
                 data.train,
-                validation_data=data.validation,
+                data.validation,
                 epochs=config.train.epochs,
                 initial_epoch=resumed_from,
                 callbacks=callbacks,
                 verbose=fit_verbosity(),
-                # Datasets shuffle themselves; True only makes Keras warn.
-                shuffle=False,
             )
+        else:
+            with strategy.scope():
+                model.fit(
+                    data.train,
+                    validation_data=data.validation,
+                    epochs=config.train.epochs,
+                    initial_epoch=resumed_from,
+                    callbacks=callbacks,
+                    verbose=fit_verbosity(),
+                    # Datasets shuffle themselves; True only makes Keras warn.
+                    shuffle=False,
+                )
         history = backup.history
         stopped = bool(model.stop_training)
 
