@@ -7,12 +7,12 @@ cell state.
 
 - `fused_lstm`: the classic equations with tanh/sigmoid and a hand-written
   backward pass over the whole sequence. Per step it runs one recurrent matmul
-  and a few fused elementwise ops; the backward recomputes the gates for all
-  steps in one large matmul, runs one reverse loop of elementwise work and one
-  matmul per step, and forms the recurrent-kernel gradient as a single large
-  matmul, as cuDNN does. Autodiff through a while loop instead stores and
-  replays every small op (see PERF-NOTES), which is what makes Keras's training
-  step slow on CPU.
+  and a few elementwise ops and keeps the gate activations; the backward turns
+  them into gate factors for all steps at once, runs one reverse loop of
+  elementwise work and one matmul per step, and forms the recurrent-kernel
+  gradient as a single large matmul, as cuDNN does. Autodiff through a
+  while loop instead stores and replays every small op (see PERF-NOTES). At
+  inference the loop keeps only the states.
 - `cell_loop`: any cell's `gate_step` with autodiff; used for variants, custom
   activations and recurrent dropout.
 """
@@ -49,8 +49,9 @@ def classic_lstm(
     Same arguments and results as `cudnn.cudnn_lstm`, so the two are
     interchangeable: `(hidden [time, batch, units], c_last)`, hidden being the
     carried state per step in processing order. `hand_written_gradient=False`
-    differentiates the loop with autodiff instead (needed inside `tf.cond`,
-    whose gradient cannot resolve a custom gradient's captures).
+    differentiates the loop with autodiff instead: for inference, where the
+    gates need not be kept, and inside `tf.cond`, whose gradient cannot
+    resolve a custom gradient's captures.
     """
     time_major = tf.transpose(inputs, [1, 0, 2])  # [time, batch, features]
     if mask is not None:
@@ -63,14 +64,13 @@ def classic_lstm(
         "tbd,dg->tbg", time_major, keras_to_internal_gates(kernel)
     ) + keras_to_internal_gates(bias)
     recurrent_kernel = keras_to_internal_gates(recurrent_kernel)
-    if not hand_written_gradient:
-        hidden, _, c_last = _forward(projected, recurrent_kernel, h0, c0, mask)
-        return hidden, c_last
-    return fused_lstm(projected, recurrent_kernel, h0, c0, mask)
+    return fused_lstm(
+        projected, recurrent_kernel, h0, c0, mask, training=hand_written_gradient
+    )
 
 
-def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None):
-    """Runs the classic LSTM with a hand-written gradient.
+def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
+    """Runs the classic LSTM; with `training`, under a hand-written gradient.
 
     Args:
         projected: `[time, batch, 4 * units]`, x·W + b with gates ordered
@@ -78,92 +78,112 @@ def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None):
         recurrent_kernel: `[units, 4 * units]` in the same gate order.
         h0, c0: `[batch, units]` initial states.
         mask: optional `[time, batch]` bool; a masked step keeps the state.
+        training: keep the gates for the hand-written backward pass. Without
+            it the loop stores only the states (inference); it stays
+            differentiable through autodiff, only slower.
 
     Returns:
         `(hidden [time, batch, units], c_last [batch, units])`; `hidden` holds
         the carried state after every step.
     """
-    if mask is None:
-        return _fused_lstm_unmasked(projected, recurrent_kernel, h0, c0)
-    return _fused_lstm_masked(projected, recurrent_kernel, h0, c0, mask)
+    units = recurrent_kernel.shape[0]
+    if not training:
+        states = _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=False)
+    elif mask is None:
+        states = _fused_states_unmasked(projected, recurrent_kernel, h0, c0)
+    else:
+        states = _fused_states_masked(projected, recurrent_kernel, h0, c0, mask)
+    return states[..., :units], states[-1, :, units : 2 * units]
 
 
-def _forward(projected, recurrent_kernel, h0, c0, mask):
-    """The forward loop; stores only the carried h and c of every step."""
+def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
+    """The forward loop: per step, the carried (h, c) and, if asked, the gates.
+
+    Returns `[time, batch, 2u]`, or `[time, batch, 6u]` with `keep_gates`
+    (h, c, the three sigmoid gates o, i, f, and the candidate c̃).
+    """
     time_steps = tf.shape(projected)[0]
     units = recurrent_kernel.shape[0]
-    hidden_ta = tf.TensorArray(projected.dtype, size=time_steps)
-    cell_ta = tf.TensorArray(projected.dtype, size=time_steps)
+    records_ta = tf.TensorArray(projected.dtype, size=time_steps)
 
-    def body(t, h, c, hidden_ta, cell_ta):
-        z = projected[t] + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
+    def body(t, h, c, records_ta):
+        z = tf.gather(projected, t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
         sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
-        o, i, f = tf.split(tf.sigmoid(sigmoid_part), 3, axis=1)
-        c_new = f * c + i * tf.tanh(candidate_part)
+        gates = tf.sigmoid(sigmoid_part)
+        candidate = tf.tanh(candidate_part)
+        o, i, f = tf.split(gates, 3, axis=1)
+        c_new = f * c + i * candidate
         h_new = o * tf.tanh(c_new)
         if mask is not None:
-            keep = mask[t][:, None]
+            keep = tf.gather(mask, t)[:, None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
-        return t + 1, h_new, c_new, hidden_ta.write(t, h_new), cell_ta.write(t, c_new)
+        record = [h_new, c_new] + ([gates, candidate] if keep_gates else [])
+        return t + 1, h_new, c_new, records_ta.write(t, tf.concat(record, axis=1))
 
-    _, _, c_last, hidden_ta, cell_ta = tf.while_loop(
+    _, _, _, records_ta = tf.while_loop(
         lambda t, *_: t < time_steps,
         body,
-        (tf.constant(0), h0, c0, hidden_ta, cell_ta),
+        (tf.constant(0), h0, c0, records_ta),
         maximum_iterations=time_steps,
     )
-    return hidden_ta.stack(), cell_ta.stack(), c_last
+    return records_ta.stack()
 
 
-def _backward(
-    projected, recurrent_kernel, h0, c0, mask, hidden, cells, d_hidden, d_c_last
-):
-    """Gradients of `fused_lstm` w.r.t. projected, recurrent_kernel, h0, c0."""
+def _backward(projected, recurrent_kernel, h0, c0, mask, records, d_states):
+    """Gradients w.r.t. projected, recurrent_kernel, h0, c0, given d(states)."""
     time_steps = tf.shape(projected)[0]
     units = recurrent_kernel.shape[0]
     dtype = projected.dtype
+    hidden, cells, gates, candidate = tf.split(
+        records, [units, units, 3 * units, units], axis=-1
+    )
     h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)  # [time, batch, u]
     c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
-    # Recompute every gate at once: one large matmul instead of per-step storage.
-    z = projected + tf.reshape(
-        tf.matmul(tf.reshape(h_prev, [-1, units]), recurrent_kernel),
-        tf.shape(projected),
-    )
-    sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=-1)
-    o, i, f = tf.split(tf.sigmoid(sigmoid_part), 3, axis=-1)
-    g = tf.tanh(candidate_part)
     tanh_c = tf.tanh(cells)
-    # dz = [dh, dc, dc, dc] * gate_factor, elementwise.
+    o, i, f = tf.split(gates, 3, axis=-1)
+    # Per step: dz = [dh, dc, dc, dc] * gate_factor, dc += dh * dc_from_dh,
+    # dc_prev = dc * dc_carry. The factors for all steps at once, each
+    # derivative one fused raw op (y' = y(1 - y) dy for sigmoid).
     gate_factor = tf.concat(
-        [tanh_c * o * (1 - o), g * i * (1 - i), c_prev * f * (1 - f), i * (1 - g * g)],
+        [
+            tf.raw_ops.SigmoidGrad(
+                y=gates, dy=tf.concat([tanh_c, candidate, c_prev], axis=-1)
+            ),
+            tf.raw_ops.TanhGrad(y=candidate, dy=i),
+        ],
         axis=-1,
     )
-    dc_from_dh = o * (1 - tanh_c * tanh_c)
+    dc_from_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
     dc_carry = f
-    dh_carry = None
+    parts = [d_states, dc_from_dh]
     if mask is not None:
         keep = tf.cast(mask, dtype)[..., None]  # [time, batch, 1]
         gate_factor *= keep
-        dc_from_dh *= keep
+        parts = [d_states, dc_from_dh * keep]
         dc_carry = f * keep + (1 - keep)
-        dh_carry = 1 - keep
-
+        parts.append(tf.broadcast_to(1 - keep, tf.shape(f)))  # dh passes through
+    # One gather per step instead of one per tensor per step.
+    packed = tf.concat(parts + [dc_carry, gate_factor], axis=-1)
+    split_sizes = [units] * (len(parts) + 2) + [4 * units]
     d_projected_ta = tf.TensorArray(dtype, size=time_steps)
 
     def body(t, dh_next, dc_next, d_projected_ta):
-        dh = d_hidden[t] + dh_next
-        dc = dc_next + dh * dc_from_dh[t]
-        dz = tf.concat([dh, dc, dc, dc], axis=1) * gate_factor[t]
+        pieces = tf.split(tf.gather(packed, t), split_sizes, axis=1)
+        dh_in, dc_in, dc_from_dh_t = pieces[:3]
+        dc_carry_t, gate_factor_t = pieces[-2:]
+        dh = dh_in + dh_next
+        dc = dc_next + dc_in + dh * dc_from_dh_t
+        dz = tf.concat([dh, dc, dc, dc], axis=1) * gate_factor_t
         dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
-        if dh_carry is not None:
-            dh_prev += dh * dh_carry[t]
-        return t - 1, dh_prev, dc * dc_carry[t], d_projected_ta.write(t, dz)
+        if mask is not None:
+            dh_prev += dh * pieces[3]
+        return t - 1, dh_prev, dc * dc_carry_t, d_projected_ta.write(t, dz)
 
     _, dh0, dc0, d_projected_ta = tf.while_loop(
         lambda t, *_: t >= 0,
         body,
-        (time_steps - 1, tf.zeros_like(h0), d_c_last, d_projected_ta),
+        (time_steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), d_projected_ta),
         maximum_iterations=time_steps,
     )
     d_projected = d_projected_ta.stack()
@@ -175,50 +195,29 @@ def _backward(
     return d_projected, d_recurrent_kernel, dh0, dc0
 
 
-def _zeros_if_none(gradient, like):
-    return tf.zeros_like(like) if gradient is None else gradient
+def _states_and_gradient(projected, recurrent_kernel, h0, c0, mask):
+    units = recurrent_kernel.shape[0]
+    records = _forward(projected, recurrent_kernel, h0, c0, mask)
+    states = records[..., : 2 * units]
+
+    def grad(d_states):
+        if d_states is None:
+            d_states = tf.zeros_like(states)
+        return _backward(projected, recurrent_kernel, h0, c0, mask, records, d_states)
+
+    return states, grad
 
 
 @tf.custom_gradient
-def _fused_lstm_unmasked(projected, recurrent_kernel, h0, c0):
-    hidden, cells, c_last = _forward(projected, recurrent_kernel, h0, c0, None)
-
-    def grad(d_hidden, d_c_last):
-        return _backward(
-            projected,
-            recurrent_kernel,
-            h0,
-            c0,
-            None,
-            hidden,
-            cells,
-            _zeros_if_none(d_hidden, hidden),
-            _zeros_if_none(d_c_last, c_last),
-        )
-
-    return (hidden, c_last), grad
+def _fused_states_unmasked(projected, recurrent_kernel, h0, c0):
+    return _states_and_gradient(projected, recurrent_kernel, h0, c0, None)
 
 
-def _fused_lstm_masked(projected, recurrent_kernel, h0, c0, mask):
+def _fused_states_masked(projected, recurrent_kernel, h0, c0, mask):
     # The mask is closed over: it is not differentiable.
     @tf.custom_gradient
     def run(projected, recurrent_kernel, h0, c0):
-        hidden, cells, c_last = _forward(projected, recurrent_kernel, h0, c0, mask)
-
-        def grad(d_hidden, d_c_last):
-            return _backward(
-                projected,
-                recurrent_kernel,
-                h0,
-                c0,
-                mask,
-                hidden,
-                cells,
-                _zeros_if_none(d_hidden, hidden),
-                _zeros_if_none(d_c_last, c_last),
-            )
-
-        return (hidden, c_last), grad
+        return _states_and_gradient(projected, recurrent_kernel, h0, c0, mask)
 
     return run(projected, recurrent_kernel, h0, c0)
 

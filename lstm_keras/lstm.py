@@ -271,8 +271,13 @@ class LSTM(keras.layers.RNN):
             if mask is not None:
                 arguments += (mask,)
 
+            # Keras passes training as a Python bool; a tensor means "maybe".
+            keep_gates = not isinstance(training, bool) or training
+
             def run_fused(*args):
-                return fallback.classic_lstm(*_with_mask(args), go_backwards)
+                return fallback.classic_lstm(
+                    *_with_mask(args), go_backwards, hand_written_gradient=keep_gates
+                )
 
             def run_autodiff(*args):
                 return fallback.classic_lstm(

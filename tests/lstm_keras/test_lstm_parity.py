@@ -82,7 +82,7 @@ def test_gradients_match_keras(option_name, mask_name, in_function):
 @hypothesis.settings(max_examples=12, deadline=None)
 @hypothesis.given(
     batch=st.integers(1, 3),
-    time=st.integers(1, 6),
+    time=st.integers(1, 10),
     features=st.integers(1, 4),
     units=st.integers(1, 6),
     go_backwards=st.booleans(),
