@@ -262,9 +262,8 @@ def _demo(arguments: argparse.Namespace) -> int:
     names = arguments.apps or app_names()
     if not names:
         raise _UsageError("no apps registered (install the project: pip install -e .)")
-    for name in names:
-        _usage(_load_app, name)
-    rows = run_demo(names, arguments.output, arguments.preset)
+    apps = {name: _usage(_load_app, name).name for name in names}
+    rows = run_demo(apps, arguments.output, arguments.preset)
     print("\n" + format_table(rows))
     return 0 if all(row["status"] == "ok" for row in rows) else 1
 

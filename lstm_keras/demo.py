@@ -10,21 +10,28 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lstm_keras.config import write_text_atomically
+from lstm_keras.export import MODELS_CONFIG, models_config_text
 from lstm_keras.run_directory import RunDirectory, read_metrics
 
 
 def run_demo(
-    app_names: Sequence[str], output_root: str, preset: str = "default"
+    apps: Mapping[str, str], output_root: str, preset: str = "default"
 ) -> list[dict[str, Any]]:
-    """Trains each app with `preset` into `output_root/APP`; returns table rows."""
+    """Trains each app with `preset` into `output_root/APP`; returns table rows.
+
+    Args:
+        apps: `{name as given to the CLI: the app's own name}`; the run goes to
+            the folder of the app's own name.
+    """
     rows = []
-    for name in app_names:
+    for cli_name, name in apps.items():
         output = os.path.join(output_root, name)
         print(
-            f"\n=== {name}: lstm-keras train {name} --preset {preset} "
+            f"\n=== {name}: lstm-keras train {cli_name} --preset {preset} "
             f"--output {output}",
             flush=True,
         )
@@ -34,7 +41,7 @@ def run_demo(
             "-m",
             "lstm_keras",
             "train",
-            name,
+            cli_name,
             "--preset",
             preset,
             "--output",
@@ -56,6 +63,12 @@ def run_demo(
                 "seconds": seconds,
                 "export": metrics.get("export", {}).get("path"),
             }
+        )
+    served = [row["app"] for row in rows if row["status"] == "ok"]
+    if served:
+        # One config for all apps; the README shows the matching mounts.
+        write_text_atomically(
+            os.path.join(output_root, MODELS_CONFIG), models_config_text(served)
         )
     return rows
 

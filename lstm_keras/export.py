@@ -146,6 +146,13 @@ def write_models_config(export_root: str, serving_root: str = SERVING_ROOT) -> s
         for name in os.listdir(export_root)
         if not name.startswith(".") and versions(os.path.join(export_root, name))
     )
+    path = os.path.join(export_root, MODELS_CONFIG)
+    write_text_atomically(path, models_config_text(names, serving_root))
+    return path
+
+
+def models_config_text(names: list[str], serving_root: str = SERVING_ROOT) -> str:
+    """TF Serving's `model_config_list` for models under `serving_root/NAME`."""
     entries = "".join(
         "  config {\n"
         f'    name: "{name}"\n'
@@ -154,9 +161,7 @@ def write_models_config(export_root: str, serving_root: str = SERVING_ROOT) -> s
         "  }\n"
         for name in names
     )
-    path = os.path.join(export_root, MODELS_CONFIG)
-    write_text_atomically(path, "model_config_list {\n" + entries + "}\n")
-    return path
+    return "model_config_list {\n" + entries + "}\n"
 
 
 def write_warmup_requests(

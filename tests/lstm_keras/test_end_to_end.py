@@ -155,3 +155,19 @@ def test_rerun_with_another_config_is_refused(run_dir, capsys):
     )
     assert code == 1
     assert "differs at model.units" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_trains_exports_and_prints_one_table(tmp_path, capsys, monkeypatch):
+    here = os.path.dirname(os.path.abspath(toy_app.__file__))
+    monkeypatch.setenv("PYTHONPATH", here)
+    code = main(["demo", "--apps", TOY, "--preset", "tiny", "--output", str(tmp_path)])
+
+    assert code == 0
+    table = capsys.readouterr().out.split("| app |", 1)[1]
+    metrics = json.loads((tmp_path / "toy" / "metrics.json").read_text())
+    row = next(line for line in table.splitlines() if line.startswith("| toy |"))
+    assert f"lstm: {metrics['test']['lstm']['mae']:.4g}" in row
+    assert f"last_value: {metrics['test']['last_value']['mae']:.4g}" in row
+    assert 'base_path: "/models/toy"' in (tmp_path / "models.config").read_text()
+    assert (tmp_path / "toy" / "export" / "toy" / "1" / "saved_model.pb").is_file()
