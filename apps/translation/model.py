@@ -80,6 +80,40 @@ class Attention(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class TiedProjection(keras.layers.Layer):
+    """Vocabulary logits from the target embedding matrix plus a bias.
+
+    Tying the decoder's input embedding and output projection (Press & Wolf
+    2017) removes a vocabulary-sized matrix; it helps most on small corpora.
+
+    Args:
+        vocabulary_size: number of target pieces.
+
+    Call arguments:
+        inputs: `[batch, time, embedding_dim]`.
+        embeddings: `[vocabulary_size, embedding_dim]`.
+    """
+
+    def __init__(self, vocabulary_size, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+
+    def build(self, input_shape):
+        self.bias = self.add_weight(
+            shape=(self.vocabulary_size,), initializer="zeros", name="bias"
+        )
+
+    def call(self, inputs, embeddings):
+        embeddings = tf.cast(embeddings, inputs.dtype)
+        return tf.einsum("btd,vd->btv", inputs, embeddings) + tf.cast(
+            self.bias, inputs.dtype
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class Translator(keras.Model):
     """The encoder-decoder; `call((source_ids, decoder_input_ids))` gives logits.
 
@@ -93,6 +127,8 @@ class Translator(keras.Model):
         attention: `luong` or `bahdanau`.
         dropout: dropout rate on embeddings and layer outputs.
         use_cudnn: passed to every `lstm_keras.LSTM` ("auto", True or False).
+        tie_embeddings: the output projection reuses the target embedding
+            matrix (the attentional layer then has `embedding_dim` units).
 
     Call arguments:
         inputs: `(source_ids [batch, source_time], decoder_input_ids [batch,
@@ -111,6 +147,7 @@ class Translator(keras.Model):
         attention="luong",
         dropout=0.0,
         use_cudnn="auto",
+        tie_embeddings=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,6 +165,7 @@ class Translator(keras.Model):
         self.attention_mode = attention
         self.dropout = dropout
         self.use_cudnn = use_cudnn
+        self.tie_embeddings = tie_embeddings
 
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, name="source_embedding"
@@ -166,11 +204,19 @@ class Translator(keras.Model):
         ]
         self.attention = Attention(units, attention, name="attention")
         self.attentional = keras.layers.Dense(
-            units, activation="tanh", use_bias=False, name="attentional"
+            embedding_dim if tie_embeddings else units,
+            activation="tanh",
+            use_bias=False,
+            name="attentional",
         )
-        self.output_projection = keras.layers.Dense(
-            target_vocabulary_size, name="output_projection"
-        )
+        if tie_embeddings:
+            self.output_projection = TiedProjection(
+                target_vocabulary_size, name="output_projection"
+            )
+        else:
+            self.output_projection = keras.layers.Dense(
+                target_vocabulary_size, name="output_projection"
+            )
         self.dropout_layer = keras.layers.Dropout(dropout)
 
     def encode(self, source_ids, training=False):
@@ -195,7 +241,13 @@ class Translator(keras.Model):
         context, weights = self.attention(decoder_outputs, keys, memory, memory_mask)
         attentional = self.attentional(tf.concat([context, decoder_outputs], -1))
         attentional = self.dropout_layer(attentional, training=training)
-        return self.output_projection(attentional), weights
+        if self.tie_embeddings:
+            logits = self.output_projection(
+                attentional, self.target_embedding.embeddings
+            )
+        else:
+            logits = self.output_projection(attentional)
+        return logits, weights
 
     def call(self, inputs, training=False):
         source_ids, decoder_input_ids = inputs
@@ -236,6 +288,7 @@ class Translator(keras.Model):
             "attention": self.attention_mode,
             "dropout": self.dropout,
             "use_cudnn": self.use_cudnn,
+            "tie_embeddings": self.tie_embeddings,
         }
 
 
@@ -289,6 +342,7 @@ def build_translator(model_config, source_vocabulary_size, target_vocabulary_siz
         attention=model_config.attention,
         dropout=model_config.dropout,
         use_cudnn="auto" if model_config.use_cudnn else False,
+        tie_embeddings=model_config.tie_embeddings,
     )
     # Create the weights now so checkpoints can be restored before any fit.
     dummy = tf.ones([1, 2], tf.int32)

@@ -57,6 +57,7 @@ def test_unknown_attention_is_rejected():
     "config",
     [
         ModelConfig(embedding_dim=8, units=8, attention="luong"),
+        ModelConfig(embedding_dim=6, units=8, tie_embeddings=False),
         ModelConfig(
             embedding_dim=8,
             units=8,
