@@ -7,6 +7,16 @@ import dataclasses
 from lstm_keras.app import TrainConfig
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _check_at_least(name, value, minimum):
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the parallel text comes from, how it is cleaned, split and tokenized.
@@ -50,6 +60,22 @@ class DataConfig:
     max_source_length: int = 48
     max_target_length: int = 48
 
+    def __post_init__(self):
+        _check_choice(
+            "data.unicode_normalization",
+            self.unicode_normalization,
+            ("NFC", "NFKC", "none"),
+        )
+        _check_choice("data.tokenizer_type", self.tokenizer_type, ("unigram", "bpe"))
+        _check_at_least("data.vocabulary_size", self.vocabulary_size, 8)
+        _check_at_least("data.max_source_length", self.max_source_length, 2)
+        _check_at_least("data.max_target_length", self.max_target_length, 2)
+        _check_at_least("data.max_examples", self.max_examples, 0)
+        if not self.max_length_ratio >= 1:
+            raise ValueError(
+                f"data.max_length_ratio must be >= 1; got {self.max_length_ratio}"
+            )
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -87,6 +113,23 @@ class ModelConfig:
     max_decode_length: int = 48
     tie_embeddings: bool = True
     use_cudnn: bool = False
+
+    def __post_init__(self):
+        _check_choice("model.attention", self.attention, ("luong", "bahdanau"))
+        for name in (
+            "embedding_dim",
+            "units",
+            "encoder_layers",
+            "decoder_layers",
+            "beam_size",
+            "max_decode_length",
+        ):
+            _check_at_least(f"model.{name}", getattr(self, name), 1)
+        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
+            raise ValueError(
+                "model.dropout and model.label_smoothing must be in [0, 1); got "
+                f"{self.dropout} and {self.label_smoothing}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -143,3 +143,25 @@ def test_builtin_corpus_loads_cleans_and_splits():
     assert counts["input"] > 10000 and counts["kept"] > 10000
     assert sum(len(split) for split in splits.values()) == counts["kept"]
     assert len(splits["test"]) > 400
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("tokenizer_type", "word", "data.tokenizer_type must be one of"),
+        ("unicode_normalization", "NFD", "data.unicode_normalization"),
+        ("max_source_length", 1, "data.max_source_length must be >= 2"),
+    ],
+)
+def test_bad_data_config_values_are_one_line_errors(key, value, message):
+    with pytest.raises(ValueError, match=message):
+        DataConfig(**{key: value})
+
+
+def test_bad_model_config_values_are_one_line_errors():
+    from apps.translation.config import ModelConfig
+
+    with pytest.raises(ValueError, match="model.attention must be one of"):
+        ModelConfig(attention="dot")
+    with pytest.raises(ValueError, match="model.beam_size must be >= 1"):
+        ModelConfig(beam_size=0)

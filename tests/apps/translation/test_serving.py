@@ -66,6 +66,7 @@ def test_edge_inputs_translate_without_error(tiny_run, module):
     assert empty["translations"].shape == (0,)
 
 
+@pytest.mark.slow
 def test_export_loads_in_fresh_process_with_only_tensorflow_text(
     tiny_run, module, export_dir
 ):
@@ -94,6 +95,7 @@ def test_export_loads_in_fresh_process_with_only_tensorflow_text(
     assert output["project"] == []
 
 
+@pytest.mark.slow
 def test_predict_reads_arguments_files_and_stdin(export_dir, tmp_path, monkeypatch):
     import io
 
