@@ -289,7 +289,7 @@ def build(config, data) -> keras.Model:
         )
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss="mse",
+        loss=config.model.loss,
         metrics=["mae"],
     )
     return model
