@@ -1,20 +1,21 @@
 """Portable LSTM loops in plain TensorFlow: the path used off the GPU.
 
-Two loops share one contract: they take the input projection of every
-timestep, time-major (`[time, batch, 4 * units]`, computed by one matmul
-outside), and return the carried hidden state of every step plus the final
-cell state.
+- `fused_lstm`: the classic equations with tanh/sigmoid. Per step: the input
+  matmul (TensorFlow runs those of coming steps on other cores while the
+  recurrence waits, which measured faster on CPU than one matmul for all
+  steps up front), one recurrent matmul and a few elementwise ops. When
+  training it keeps the gate activations and differentiates with a
+  hand-written backward pass: one reverse loop of fused elementwise
+  derivatives and one matmul per step, then the gradients of the inputs and
+  every weight as single large matmuls over all steps, as cuDNN does.
+  Autodiff through a while loop instead stores and replays every small op
+  and accumulates the weight gradients step by step (see PERF-NOTES).
+- `cell_loop`: any cell's `gate_step` with autodiff, over the input
+  projection of all steps; used for variants, custom activations and
+  recurrent dropout.
 
-- `fused_lstm`: the classic equations with tanh/sigmoid and a hand-written
-  backward pass over the whole sequence. Per step it runs one recurrent matmul
-  and a few elementwise ops and keeps the gate activations; the backward turns
-  them into gate factors for all steps at once, runs one reverse loop of
-  elementwise work and one matmul per step, and forms the recurrent-kernel
-  gradient as a single large matmul, as cuDNN does. Autodiff through a
-  while loop instead stores and replays every small op (see PERF-NOTES). At
-  inference the loop keeps only the states.
-- `cell_loop`: any cell's `gate_step` with autodiff; used for variants, custom
-  activations and recurrent dropout.
+Both return the carried hidden state of every step, time-major, plus the
+final cell state.
 """
 
 from __future__ import annotations
@@ -59,167 +60,210 @@ def classic_lstm(
     if go_backwards:
         time_major = tf.reverse(time_major, [0])
         mask = None if mask is None else tf.reverse(mask, [0])
-    # The input projection of every step in one matmul.
-    projected = tf.einsum(
-        "tbd,dg->tbg", time_major, keras_to_internal_gates(kernel)
-    ) + keras_to_internal_gates(bias)
-    recurrent_kernel = keras_to_internal_gates(recurrent_kernel)
     return fused_lstm(
-        projected, recurrent_kernel, h0, c0, mask, training=hand_written_gradient
+        time_major,
+        keras_to_internal_gates(kernel),
+        keras_to_internal_gates(recurrent_kernel),
+        keras_to_internal_gates(bias),
+        h0,
+        c0,
+        mask,
+        training=hand_written_gradient,
     )
 
 
-def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
+def fused_lstm(
+    inputs, kernel, recurrent_kernel, bias, h0, c0, mask=None, training=True
+):
     """Runs the classic LSTM; with `training`, under a hand-written gradient.
 
     Args:
-        projected: `[time, batch, 4 * units]`, x·W + b with gates ordered
-            (o, i, f, c) (see `keras_to_internal_gates`).
-        recurrent_kernel: `[units, 4 * units]` in the same gate order.
+        inputs: `[time, batch, features]`, time-major.
+        kernel, recurrent_kernel, bias: weights with gates ordered (o, i, f, c)
+            (see `keras_to_internal_gates`).
         h0, c0: `[batch, units]` initial states.
         mask: optional `[time, batch]` bool; a masked step keeps the state.
-        training: keep the gates for the hand-written backward pass. Without
-            it the loop stores only the states (inference); it stays
-            differentiable through autodiff, only slower.
+        training: keep what the hand-written backward pass needs. Without it
+            the loop stores only h (inference); it stays differentiable
+            through autodiff, only slower.
 
     Returns:
         `(hidden [time, batch, units], c_last [batch, units])`; `hidden` holds
         the carried state after every step.
     """
-    units = recurrent_kernel.shape[0]
+    weights = (kernel, recurrent_kernel, bias)
     if not training:
-        states = _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=False)
-    elif mask is None:
-        states = _fused_states_unmasked(projected, recurrent_kernel, h0, c0)
-    else:
-        states = _fused_states_masked(projected, recurrent_kernel, h0, c0, mask)
-    return states[..., :units], states[-1, :, units : 2 * units]
+        hidden, c_last, _ = _forward(inputs, *weights, h0, c0, mask, keep_gates=False)
+        return hidden, c_last
+    if mask is None:
+        return _fused_unmasked(inputs, *weights, h0, c0)
+    return _fused_masked(inputs, *weights, h0, c0, mask)
 
 
-def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
-    """The forward loop: per step, the carried (h, c) and, if asked, the gates.
+def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=True):
+    """The forward loop.
 
-    Returns `[time, batch, 2u]`, or `[time, batch, 6u]` with `keep_gates`
-    (h, c, the three sigmoid gates o, i, f, and the candidate c̃).
+    Returns `(hidden, c_last, saved)`: the carried h of every step
+    `[time, batch, u]`, the final c and, with `keep_gates`, what the backward
+    pass needs per step: the carried c, tanh(c), the sigmoid gates (o, i, f)
+    and the candidate c̃. Each goes to its own TensorArray: concatenating them
+    per step measured slower than the whole step's math.
     """
-    time_steps = tf.shape(projected)[0]
+    time_steps = tf.shape(inputs)[0]
     units = recurrent_kernel.shape[0]
-    records_ta = tf.TensorArray(projected.dtype, size=time_steps)
+    names = ("hidden", "cells", "tanh_cells", "gates", "candidates")
+    arrays = tuple(
+        tf.TensorArray(inputs.dtype, size=time_steps)
+        for _ in (names if keep_gates else names[:1])
+    )
 
-    def body(t, h, c, records_ta):
-        z = tf.gather(projected, t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
+    def body(t, h, c, arrays):
+        # The input matmul is per step: TensorFlow runs it for coming steps
+        # on the other cores while this one waits on h (PERF-NOTES).
+        z = tf.nn.bias_add(tf.matmul(tf.gather(inputs, t), kernel), bias)
+        z += tf.matmul(h, recurrent_kernel)  # [batch, 4u]
         sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
         gates = tf.sigmoid(sigmoid_part)
         candidate = tf.tanh(candidate_part)
         o, i, f = tf.split(gates, 3, axis=1)
         c_new = f * c + i * candidate
-        h_new = o * tf.tanh(c_new)
+        tanh_c = tf.tanh(c_new)
+        h_new = o * tanh_c
         if mask is not None:
             keep = tf.gather(mask, t)[:, None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
-        record = [h_new, c_new] + ([gates, candidate] if keep_gates else [])
-        return t + 1, h_new, c_new, records_ta.write(t, tf.concat(record, axis=1))
+        values = (h_new, c_new, tanh_c, gates, candidate)
+        arrays = tuple(a.write(t, v) for a, v in zip(arrays, values, strict=False))
+        return t + 1, h_new, c_new, arrays
 
-    _, _, _, records_ta = tf.while_loop(
+    _, _, c_last, arrays = tf.while_loop(
         lambda t, *_: t < time_steps,
         body,
-        (tf.constant(0), h0, c0, records_ta),
+        (tf.constant(0), h0, c0, arrays),
         maximum_iterations=time_steps,
     )
-    return records_ta.stack()
+    saved = dict(zip(names, (a.stack() for a in arrays), strict=False))
+    return saved.pop("hidden"), c_last, saved
 
 
-def _backward(projected, recurrent_kernel, h0, c0, mask, records, d_states):
-    """Gradients w.r.t. projected, recurrent_kernel, h0, c0, given d(states)."""
-    time_steps = tf.shape(projected)[0]
+def _backward(
+    inputs, kernel, recurrent_kernel, h0, c0, mask, hidden, saved, d_hidden, d_c_last
+):
+    """Gradients w.r.t. inputs, kernel, recurrent_kernel, bias, h0, c0.
+
+    One reverse loop of elementwise work on the saved step values, each
+    derivative a fused raw op (SigmoidGrad is y(1 - y)·dy, TanhGrad is
+    (1 - y²)·dy), and one matmul per step; the gradients of the inputs and
+    of every weight are then single large matmuls over all steps.
+    """
+    time_steps = tf.shape(inputs)[0]
     units = recurrent_kernel.shape[0]
-    dtype = projected.dtype
-    hidden, cells, gates, candidate = tf.split(
-        records, [units, units, 3 * units, units], axis=-1
+    cells_prev = tf.concat([c0[None], saved["cells"][:-1]], axis=0)
+    gate_multipliers = (saved["tanh_cells"], saved["candidates"], cells_prev)
+    recurrent_gates, recurrent_candidate = tf.split(
+        recurrent_kernel, [3 * units, units], axis=1
     )
-    h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)  # [time, batch, u]
-    c_prev = tf.concat([c0[None], cells[:-1]], axis=0)
-    tanh_c = tf.tanh(cells)
-    o, i, f = tf.split(gates, 3, axis=-1)
-    # Per step: dz = [dh, dc, dc, dc] * gate_factor, dc += dh * dc_from_dh,
-    # dc_prev = dc * dc_carry. The factors for all steps at once, each
-    # derivative one fused raw op (y' = y(1 - y) dy for sigmoid).
-    gate_factor = tf.concat(
-        [
-            tf.raw_ops.SigmoidGrad(
-                y=gates, dy=tf.concat([tanh_c, candidate, c_prev], axis=-1)
-            ),
-            tf.raw_ops.TanhGrad(y=candidate, dy=i),
-        ],
-        axis=-1,
-    )
-    dc_from_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
-    dc_carry = f
-    parts = [d_states, dc_from_dh]
-    if mask is not None:
-        keep = tf.cast(mask, dtype)[..., None]  # [time, batch, 1]
-        gate_factor *= keep
-        parts = [d_states, dc_from_dh * keep]
-        dc_carry = f * keep + (1 - keep)
-        parts.append(tf.broadcast_to(1 - keep, tf.shape(f)))  # dh passes through
-    # One gather per step instead of one per tensor per step.
-    packed = tf.concat(parts + [dc_carry, gate_factor], axis=-1)
-    split_sizes = [units] * (len(parts) + 2) + [4 * units]
-    d_projected_ta = tf.TensorArray(dtype, size=time_steps)
+    d_gates_ta = tf.TensorArray(inputs.dtype, size=time_steps)
+    d_candidates_ta = tf.TensorArray(inputs.dtype, size=time_steps)
 
-    def body(t, dh_next, dc_next, d_projected_ta):
-        pieces = tf.split(tf.gather(packed, t), split_sizes, axis=1)
-        dh_in, dc_in, dc_from_dh_t = pieces[:3]
-        dc_carry_t, gate_factor_t = pieces[-2:]
-        dh = dh_in + dh_next
-        dc = dc_next + dc_in + dh * dc_from_dh_t
-        dz = tf.concat([dh, dc, dc, dc], axis=1) * gate_factor_t
-        dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+    def body(t, dh_next, dc_next, d_gates_ta, d_candidates_ta):
+        tanh_c, candidate, c_prev = (tf.gather(m, t) for m in gate_multipliers)
+        gates = tf.gather(saved["gates"], t)
+        o, i, f = tf.split(gates, 3, axis=1)
+        dh = tf.gather(d_hidden, t) + dh_next
+        dc = dc_next + tf.raw_ops.TanhGrad(y=tanh_c, dy=dh * o)
+        # dz for (o, i, f) and c̃; kept apart to save a concat per step.
+        d_gates = tf.raw_ops.SigmoidGrad(
+            y=gates, dy=tf.concat([dh * tanh_c, dc * candidate, dc * c_prev], 1)
+        )
+        d_candidate = tf.raw_ops.TanhGrad(y=candidate, dy=dc * i)
+        dc_prev = dc * f
         if mask is not None:
-            dh_prev += dh * pieces[3]
-        return t - 1, dh_prev, dc * dc_carry_t, d_projected_ta.write(t, dz)
+            # A masked step passed the state through unchanged.
+            keep = tf.gather(mask, t)[:, None]
+            d_gates = tf.where(keep, d_gates, tf.zeros_like(d_gates))
+            d_candidate = tf.where(keep, d_candidate, tf.zeros_like(d_candidate))
+            dc_prev = tf.where(keep, dc_prev, dc_next)
+        dh_prev = tf.matmul(d_gates, recurrent_gates, transpose_b=True) + tf.matmul(
+            d_candidate, recurrent_candidate, transpose_b=True
+        )
+        if mask is not None:
+            dh_prev = tf.where(keep, dh_prev, dh)
+        return (
+            t - 1,
+            dh_prev,
+            dc_prev,
+            d_gates_ta.write(t, d_gates),
+            d_candidates_ta.write(t, d_candidate),
+        )
 
-    _, dh0, dc0, d_projected_ta = tf.while_loop(
+    _, dh0, dc0, d_gates_ta, d_candidates_ta = tf.while_loop(
         lambda t, *_: t >= 0,
         body,
-        (time_steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), d_projected_ta),
+        (time_steps - 1, tf.zeros_like(h0), d_c_last, d_gates_ta, d_candidates_ta),
         maximum_iterations=time_steps,
     )
-    d_projected = d_projected_ta.stack()
-    d_recurrent_kernel = tf.matmul(
-        tf.reshape(h_prev, [-1, units]),
-        tf.reshape(d_projected, [-1, 4 * units]),
-        transpose_a=True,
+    # [time * batch, 4u]: one copy, then every remaining gradient is one matmul.
+    d_projected = tf.reshape(
+        tf.concat([d_gates_ta.stack(), d_candidates_ta.stack()], axis=-1),
+        [-1, 4 * units],
     )
-    return d_projected, d_recurrent_kernel, dh0, dc0
+    features = inputs.shape[-1]
+    h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
+    d_inputs = tf.reshape(
+        tf.matmul(d_projected, kernel, transpose_b=True), tf.shape(inputs)
+    )
+    d_kernel = tf.matmul(
+        tf.reshape(inputs, [-1, features]), d_projected, transpose_a=True
+    )
+    d_recurrent_kernel = tf.matmul(
+        tf.reshape(h_prev, [-1, units]), d_projected, transpose_a=True
+    )
+    d_bias = tf.reduce_sum(d_projected, axis=0)
+    return d_inputs, d_kernel, d_recurrent_kernel, d_bias, dh0, dc0
 
 
-def _states_and_gradient(projected, recurrent_kernel, h0, c0, mask):
-    units = recurrent_kernel.shape[0]
-    records = _forward(projected, recurrent_kernel, h0, c0, mask)
-    states = records[..., : 2 * units]
+def _outputs_and_gradient(inputs, kernel, recurrent_kernel, bias, h0, c0, mask):
+    hidden, c_last, saved = _forward(
+        inputs, kernel, recurrent_kernel, bias, h0, c0, mask
+    )
 
-    def grad(d_states):
-        if d_states is None:
-            d_states = tf.zeros_like(states)
-        return _backward(projected, recurrent_kernel, h0, c0, mask, records, d_states)
+    def grad(d_hidden, d_c_last):
+        if d_hidden is None:
+            d_hidden = tf.zeros_like(hidden)
+        if d_c_last is None:
+            d_c_last = tf.zeros_like(c_last)
+        return _backward(
+            inputs,
+            kernel,
+            recurrent_kernel,
+            h0,
+            c0,
+            mask,
+            hidden,
+            saved,
+            d_hidden,
+            d_c_last,
+        )
 
-    return states, grad
+    return (hidden, c_last), grad
 
 
 @tf.custom_gradient
-def _fused_states_unmasked(projected, recurrent_kernel, h0, c0):
-    return _states_and_gradient(projected, recurrent_kernel, h0, c0, None)
+def _fused_unmasked(inputs, kernel, recurrent_kernel, bias, h0, c0):
+    return _outputs_and_gradient(inputs, kernel, recurrent_kernel, bias, h0, c0, None)
 
 
-def _fused_states_masked(projected, recurrent_kernel, h0, c0, mask):
+def _fused_masked(inputs, kernel, recurrent_kernel, bias, h0, c0, mask):
     # The mask is closed over: it is not differentiable.
     @tf.custom_gradient
-    def run(projected, recurrent_kernel, h0, c0):
-        return _states_and_gradient(projected, recurrent_kernel, h0, c0, mask)
+    def run(inputs, kernel, recurrent_kernel, bias, h0, c0):
+        return _outputs_and_gradient(
+            inputs, kernel, recurrent_kernel, bias, h0, c0, mask
+        )
 
-    return run(projected, recurrent_kernel, h0, c0)
+    return run(inputs, kernel, recurrent_kernel, bias, h0, c0)
 
 
 def cell_loop(
