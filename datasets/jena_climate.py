@@ -48,7 +48,8 @@ def fetch(cache_dir: str | None = None, origin: str = URL) -> str:
             cache_dir=cache_dir,
         )
     except Exception as error:  # get_file raises bare Exception on URL errors
-        reason = " ".join(str(error).split())
+        # get_file's message repeats the URL: keep only the reason after "--".
+        reason = " ".join(str(error).split()).rsplit(" -- ", 1)[-1]
         raise ConnectionError(
             f"could not download the Jena climate data from {origin} ({reason}); "
             "connect to the internet or use data.source=csv:PATH with a local copy"
