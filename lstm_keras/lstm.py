@@ -296,6 +296,9 @@ class LSTM(keras.layers.RNN):
                 )
             if tf.executing_eagerly():
                 implementation = "cudnn" if int(code) == cudnn.CUDNN else "fused"
+            elif implementation == "cudnn":
+                # Traced: the device decides when the graph runs.
+                implementation = "cudnn_or_fused"
         # In a graph, a test can fetch this to see which kernel really ran.
         self.last_implementation_code = code
         self.last_implementation = implementation
