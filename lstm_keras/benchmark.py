@@ -96,11 +96,13 @@ def run(repeats):
         result = measure(shape, repeats)
         rows.append((shape, result))
         print(_format_row(shape, result), flush=True)
+    # Other work on the machine skews absolute times; ratios hold better.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     header = (
         f"Measured {datetime.date.today()} on {_device_name()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, float32, "
-        f"median of {repeats} alternating runs. Ratio = keras / ours "
-        "(above 1: ours is faster)."
+        f"median of {repeats} alternating runs; load average during the run "
+        f"{load}. Ratio = keras / ours (above 1: ours is faster)."
     )
     return header, rows
 
