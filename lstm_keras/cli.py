@@ -160,11 +160,13 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.command == "train":
         metrics = commands.train_app(app, config, arguments.output, arguments.preset)
         if metrics:
-            print(
-                json.dumps(
-                    {"test": metrics["test"], "export": metrics["export"]}, indent=2
-                )
-            )
+            # The whole test metrics are in metrics.json; this is the summary.
+            summary = {
+                "headline": metrics["headline"],
+                "metrics": os.path.join(arguments.output, "metrics.json"),
+                "export": metrics["export"]["path"],
+            }
+            print(json.dumps(summary, indent=2))
     elif arguments.command == "evaluate":
         print(
             json.dumps(commands.evaluate_run(app, arguments.output)["test"], indent=2)
