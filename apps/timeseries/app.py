@@ -74,19 +74,34 @@ class TimeSeriesApp(App):
         info = data.info
         inputs, truth = info.window_arrays("test")
         forecasts = self.baseline_forecasts(info, inputs)
-        forecasts[model_name(config)] = np.asarray(
-            model_instance.predict(inputs, batch_size=512, verbose=0)
-        )
+        outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
+        quantiles = config.model.quantiles
+        forecasts[model_name(config)] = model.point_forecast(outputs, quantiles)
         results = {
             name: evaluation.forecast_metrics(forecast, truth, info)
             for name, forecast in forecasts.items()
         }
+        if quantiles:
+            results[model_name(config)].update(
+                evaluation.quantile_metrics(outputs, truth, quantiles, info)
+            )
         print(
             f"\nTest windows: {len(inputs)} ({info.input_steps} steps in, "
             f"{info.horizon} out)\n"
             + evaluation.markdown_table(results, info.target_names, BASELINE),
             flush=True,
         )
+        if quantiles:
+            scores = results[model_name(config)]
+            print(
+                "Quantile coverage (fraction of truth at or below each level): "
+                + ", ".join(
+                    f"{name}: {scores[name]:.3f}"
+                    for name in scores
+                    if name.startswith(("coverage_", "interval_coverage"))
+                ),
+                flush=True,
+            )
         evaluation.write_plots(output_dir, inputs, truth, forecasts, results, info)
         return results
 
@@ -103,7 +118,9 @@ class TimeSeriesApp(App):
         }
 
     def serving_module(self, config, data: AppData, model_instance):
-        return serving.ForecastModule(model_instance, data.info, config.data)
+        return serving.ForecastModule(
+            model_instance, data.info, config.data, config.model.quantiles
+        )
 
     def sample_requests(
         self, config, data: AppData
@@ -141,6 +158,15 @@ class TimeSeriesApp(App):
                     target: [round(float(v), 4) for v in forecast[:, index]]
                     for index, target in enumerate(metadata["target_names"])
                 }
+                if "quantiles" in outputs:
+                    levels = outputs["quantiles"].numpy()[0]
+                    result["quantiles"] = {
+                        target: {
+                            str(level): [round(float(v), 4) for v in levels[:, i, j]]
+                            for j, level in enumerate(metadata["quantiles"])
+                        }
+                        for i, target in enumerate(metadata["target_names"])
+                    }
                 yield result
 
 

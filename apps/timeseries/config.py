@@ -127,6 +127,9 @@ class ModelConfig:
             (helps the LSTM start from the persistence forecast).
         loss: training loss on normalized values: `mse` (the tutorial's),
             `mae` (the reported metric) or `huber`.
+        quantiles: probabilistic forecast (single-shot only): the head emits
+            these quantiles, trained with the pinball loss (replacing `loss`);
+            0.5 must be among them and is the point forecast.
     """
 
     kind: str = "single_shot"
@@ -135,8 +138,28 @@ class ModelConfig:
     dropout: float = 0.0
     residual: bool = True
     loss: str = "mse"
+    quantiles: tuple[float, ...] = ()
 
     def __post_init__(self):
+        object.__setattr__(
+            self, "quantiles", tuple(float(value) for value in self.quantiles)
+        )
+        if self.quantiles:
+            levels = self.quantiles
+            if (
+                0.5 not in levels
+                or list(levels) != sorted(set(levels))
+                or not all(0 < q < 1 for q in levels)
+            ):
+                raise ValueError(
+                    "model.quantiles must be increasing levels in (0, 1) including "
+                    f"0.5. Received: {list(levels)}"
+                )
+            if self.kind != "single_shot":
+                raise ValueError(
+                    "model.quantiles needs model.kind=single_shot. "
+                    f"Received: kind={self.kind}"
+                )
         if self.loss not in LOSSES:
             raise ValueError(
                 f"model.loss must be one of {list(LOSSES)}. Received: {self.loss}"

@@ -45,6 +45,29 @@ def forecast_metrics(
     return metrics
 
 
+def quantile_metrics(
+    outputs: np.ndarray, truth: np.ndarray, quantiles, data: SeriesData
+) -> dict[str, Any]:
+    """Pinball loss (normalized) and coverage of a quantile forecast.
+
+    `outputs` is `[windows, horizon, num_targets, len(quantiles)]`. Coverage
+    of level q is the fraction of true values at or below its forecast (q
+    for a calibrated forecast); `interval_coverage/T` is the fraction between
+    the lowest and highest level.
+    """
+    levels = np.asarray(quantiles, dtype=np.float64)
+    error = truth.astype(np.float64)[..., None] - outputs.astype(np.float64)
+    pinball = np.maximum(levels * error, (levels - 1) * error)
+    metrics: dict[str, Any] = {"pinball_normalized": float(pinball.mean())}
+    for index, name in enumerate(data.target_names):
+        below = truth[..., index, None] <= outputs[..., index, :]
+        for position, level in enumerate(quantiles):
+            metrics[f"coverage_q{level:g}/{name}"] = float(below[..., position].mean())
+        inside = below[..., -1] & ~(truth[..., index] < outputs[..., index, 0])
+        metrics[f"interval_coverage/{name}"] = float(inside.mean())
+    return metrics
+
+
 def markdown_table(
     results: dict[str, dict[str, Any]], target_names, reference: str = "last_value"
 ) -> str:

@@ -82,6 +82,36 @@ def _last_targets(inputs, num_targets):
     return inputs[:, -1:, :num_targets]  # [batch, 1, num_targets]
 
 
+@keras.saving.register_keras_serializable(package="lstm_keras_timeseries")
+class PinballLoss(keras.losses.Loss):
+    """Quantile (pinball) loss averaged over quantiles, steps and targets.
+
+    `y_true` is `[batch, horizon, targets]`, `y_pred` `[batch, horizon,
+    targets, quantiles]`; for level q and error e = y - prediction the loss is
+    max(q e, (q - 1) e).
+    """
+
+    def __init__(self, quantiles, name="pinball", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.quantiles = [float(q) for q in quantiles]
+
+    def call(self, y_true, y_pred):
+        levels = ops.convert_to_tensor(self.quantiles, dtype=y_pred.dtype)
+        error = ops.expand_dims(ops.cast(y_true, y_pred.dtype), -1) - y_pred
+        loss = ops.maximum(levels * error, (levels - 1) * error)
+        return ops.mean(loss, axis=(-3, -2, -1))  # [batch]
+
+    def get_config(self):
+        return {**super().get_config(), "quantiles": self.quantiles}
+
+
+def point_forecast(outputs: np.ndarray, quantiles) -> np.ndarray:
+    """The median of a quantile forecast (or the forecast itself)."""
+    if not quantiles:
+        return outputs
+    return outputs[..., list(quantiles).index(0.5)]
+
+
 def build_single_shot(
     input_steps: int,
     num_inputs: int,
@@ -91,12 +121,16 @@ def build_single_shot(
     layers: int = 1,
     dropout: float = 0.0,
     residual: bool = True,
+    quantiles=(),
 ) -> keras.Model:
     """LSTM encoder over the window, one dense head emitting the whole horizon.
 
     With `residual`, the head predicts the change from the last observed
     target value and starts at zero, so training starts from persistence.
+    With `quantiles`, the output is `[batch, horizon, num_targets,
+    len(quantiles)]`, one forecast per quantile level.
     """
+    outputs_per_target = max(len(quantiles), 1)
     inputs = keras.Input((input_steps, num_inputs), name="window")
     hidden = inputs
     for index in range(layers):
@@ -107,10 +141,18 @@ def build_single_shot(
             name=f"lstm_{index}",
         )(hidden)
     flat = keras.layers.Dense(
-        horizon * num_targets,
+        horizon * num_targets * outputs_per_target,
         kernel_initializer="zeros" if residual else "glorot_uniform",
         name="head",
     )(hidden)
+    if quantiles:
+        # [batch, horizon, num_targets, quantiles]
+        forecast = keras.layers.Reshape((horizon, num_targets, len(quantiles)))(flat)
+        if residual:
+            forecast = forecast + ops.expand_dims(
+                _last_targets(inputs, num_targets), -1
+            )
+        return keras.Model(inputs, forecast, name="lstm_single_shot")
     forecast = keras.layers.Reshape((horizon, num_targets))(flat)
     if residual:
         forecast = forecast + _last_targets(inputs, num_targets)
@@ -280,7 +322,7 @@ def build(config, data) -> keras.Model:
         residual=config.model.residual,
     )
     if config.model.kind == "single_shot":
-        model = build_single_shot(**settings)
+        model = build_single_shot(quantiles=config.model.quantiles, **settings)
     else:
         model = build_autoregressive(
             step_seconds=data.frequency_seconds,
@@ -289,7 +331,9 @@ def build(config, data) -> keras.Model:
         )
     model.compile(
         optimizer=keras.optimizers.Adam(config.train.learning_rate),
-        loss=config.model.loss,
-        metrics=["mae"],
+        loss=PinballLoss(config.model.quantiles)
+        if config.model.quantiles
+        else config.model.loss,
+        metrics=[] if config.model.quantiles else ["mae"],
     )
     return model

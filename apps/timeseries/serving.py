@@ -13,6 +13,10 @@ Signature `serving_default`:
             original units.
         forecast_timestamps: int64 `[batch, horizon]`, Unix seconds of the
             forecast steps.
+        quantiles (only with `model.quantiles`): float32 `[batch, horizon,
+            num_targets, num_quantiles]`, the forecast per quantile level
+            (`metadata["quantiles"]`) in original units; `forecast` is the
+            median.
 
 Normalization (training-split statistics) and the sin/cos time features are
 computed inside the graph. A window of the wrong shape, timestamps that are not
@@ -45,7 +49,7 @@ def time_features_graph(seconds: tf.Tensor, periods=("day", "year")) -> tf.Tenso
     return tf.cast(tf.concat(columns, axis=-1), tf.float32)
 
 
-def metadata(data: SeriesData, data_config: Any) -> dict[str, Any]:
+def metadata(data: SeriesData, data_config: Any, quantiles=()) -> dict[str, Any]:
     """What a caller needs to build a request from a CSV."""
     return {
         "feature_names": list(data.feature_names),
@@ -55,6 +59,7 @@ def metadata(data: SeriesData, data_config: Any) -> dict[str, Any]:
         "frequency_seconds": data.frequency_seconds,
         "frequency": data_config.frequency,
         "time_features": list(data.time_periods),
+        "quantiles": list(quantiles),
         "time_column": data_config.time_column,
         "time_format": data_config.time_format,
         "group_column": data_config.group_column,
@@ -72,9 +77,10 @@ class ForecastModule(tf.Module):
             to normalized forecasts.
         data: the prepared data (normalization statistics, shapes).
         data_config: the `DataConfig` it was prepared with.
+        quantiles: the model's quantile levels, if it forecasts quantiles.
     """
 
-    def __init__(self, model, data: SeriesData, data_config: Any):
+    def __init__(self, model, data: SeriesData, data_config: Any, quantiles=()):
         super().__init__(name="timeseries_forecaster")
         self.model = model
         self.input_steps = data.input_steps
@@ -83,10 +89,13 @@ class ForecastModule(tf.Module):
         self.num_targets = data.num_targets
         self.step_seconds = data.frequency_seconds
         self.time_periods = data.time_periods
+        self.quantiles = tuple(quantiles)
         self.mean = tf.constant(data.mean, tf.float32)
         self.std = tf.constant(data.std, tf.float32)
         self.metadata = tf.Variable(
-            json.dumps(metadata(data, data_config)), trainable=False, name="metadata"
+            json.dumps(metadata(data, data_config, quantiles)),
+            trainable=False,
+            name="metadata",
         )
         self.forecast = tf.function(
             self._forecast,
@@ -165,14 +174,17 @@ class ForecastModule(tf.Module):
         )
         outputs = self.model(inputs, training=False)  # [batch, horizon, targets]
         outputs = tf.cast(outputs, tf.float32)
-        forecast = (
-            outputs * self.std[: self.num_targets] + self.mean[: self.num_targets]
-        )
+        mean, std = self.mean[: self.num_targets], self.std[: self.num_targets]
         offsets = tf.range(1, self.horizon + 1, dtype=tf.int64) * self.step_seconds
-        return {
-            "forecast": forecast,
-            "forecast_timestamps": timestamps[:, -1:] + offsets[None, :],
-        }
+        result = {"forecast_timestamps": timestamps[:, -1:] + offsets[None, :]}
+        if self.quantiles:
+            # [batch, horizon, targets, quantiles]; std > 0 keeps their order.
+            levels = outputs * std[:, None] + mean[:, None]
+            result["quantiles"] = levels
+            result["forecast"] = levels[..., self.quantiles.index(0.5)]
+        else:
+            result["forecast"] = outputs * std + mean
+        return result
 
 
 def sample_request(data: SeriesData, count: int = 2) -> dict[str, np.ndarray]:

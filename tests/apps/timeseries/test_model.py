@@ -107,3 +107,39 @@ def test_autoregressive_feeds_back_and_round_trips_config():
     clone(inputs)
     clone.set_weights(forecaster.get_weights())
     np.testing.assert_allclose(clone(inputs).numpy(), changed, atol=1e-6)
+
+
+def test_pinball_loss_matches_numpy():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(5, 3, 2)).astype("float32")
+    predicted = rng.normal(size=(5, 3, 2, 3)).astype("float32")
+    levels = np.array([0.1, 0.5, 0.9])
+    error = truth[..., None] - predicted
+    expected = np.maximum(levels * error, (levels - 1) * error).mean()
+    loss = model.PinballLoss([0.1, 0.5, 0.9])(truth, predicted)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # At the median level the pinball loss is half the absolute error.
+    median = model.PinballLoss([0.5])(truth, predicted[..., 1:2])
+    assert float(median) == pytest.approx(np.abs(error[..., 1]).mean() / 2, rel=1e-5)
+
+
+def test_quantile_head_shape_and_median_point_forecast():
+    built = model.build_single_shot(8, 5, 2, 4, units=6, quantiles=(0.1, 0.5, 0.9))
+    inputs = _windows(batch=2, steps=8, features=5).astype("float32")
+    output = built(inputs).numpy()
+    assert output.shape == (2, 4, 2, 3)
+    point = model.point_forecast(output, (0.1, 0.5, 0.9))
+    np.testing.assert_array_equal(point, output[..., 1])
+    np.testing.assert_allclose(
+        point, model.last_value_forecast(inputs, 2, 4), atol=1e-6
+    )
+
+
+def test_quantile_config_is_checked():
+    from apps.timeseries.config import ModelConfig
+
+    with pytest.raises(ValueError, match="including 0.5"):
+        ModelConfig(quantiles=(0.1, 0.9))
+    with pytest.raises(ValueError, match="needs model.kind=single_shot"):
+        ModelConfig(kind="autoregressive", quantiles=(0.1, 0.5, 0.9))
+    assert ModelConfig(quantiles=[0.25, 0.5, 0.75]).quantiles == (0.25, 0.5, 0.75)

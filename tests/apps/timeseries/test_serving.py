@@ -130,3 +130,45 @@ def test_metadata_describes_the_inputs():
     assert described["input_steps"] == 12
     assert described["time_features"] == ["day", "year"]
     assert described["frequency_seconds"] == 3600
+
+
+def test_quantile_metrics_by_hand():
+    from apps.timeseries import evaluation
+
+    prepared, _ = _prepared()
+    truth = np.array([[[0.0]], [[1.0]], [[2.0]], [[3.0]]])  # [4, 1, 1]
+    outputs = np.tile(np.array([0.5, 1.5, 2.5]), (4, 1, 1, 1))  # [4, 1, 1, 3]
+    metrics = evaluation.quantile_metrics(outputs, truth, (0.1, 0.5, 0.9), prepared)
+    assert metrics["coverage_q0.1/temp"] == 0.25  # only 0 <= 0.5
+    assert metrics["coverage_q0.5/temp"] == 0.5
+    assert metrics["coverage_q0.9/temp"] == 0.75
+    assert metrics["interval_coverage/temp"] == 0.5  # 1 and 2 in [0.5, 2.5]
+    levels = np.array([0.1, 0.5, 0.9])
+    error = truth[..., None] - outputs
+    expected = np.maximum(levels * error, (levels - 1) * error).mean()
+    assert metrics["pinball_normalized"] == pytest.approx(expected)
+
+
+def test_quantile_signature_denormalizes_every_level(tmp_path):
+    prepared, config = _prepared()
+    tf.keras.utils.set_random_seed(1)
+    keras_model = model.build_single_shot(
+        12,
+        prepared.num_inputs,
+        1,
+        4,
+        units=5,
+        residual=False,
+        quantiles=(0.2, 0.5, 0.8),
+    )
+    module = serving.ForecastModule(keras_model, prepared, config, (0.2, 0.5, 0.8))
+    request = serving.sample_request(prepared, count=2)
+    outputs = module.signatures["serving_default"](
+        window=tf.constant(request["window"]),
+        timestamps=tf.constant(request["timestamps"]),
+    )
+    inputs, _ = prepared.model_arrays(prepared.splits["test"][0])
+    raw = keras_model.predict(np.stack([inputs[0:12], inputs[1:13]]), verbose=0)
+    expected = raw * prepared.std[0] + prepared.mean[0]
+    np.testing.assert_allclose(outputs["quantiles"].numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(outputs["forecast"].numpy(), expected[..., 1], rtol=1e-5)
