@@ -222,7 +222,7 @@ PRESETS: dict[str, TimeSeriesConfig] = {
         data=DataConfig(
             features=_BUILTIN_FEATURES, time_features=("day",), input_steps=168
         ),
-        model=ModelConfig(units=128, layers=2),
+        model=ModelConfig(units=128, layers=2, dropout=0.1),
         train=TrainConfig(
             epochs=60, batch_size=256, learning_rate=1e-3, early_stopping_patience=8
         ),
