@@ -184,7 +184,7 @@ PRESETS = {
         data=DataConfig(),
         model=ModelConfig(),
         train=TrainConfig(
-            epochs=12, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+            epochs=10, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
         ),
     ),
     # Real Speech Commands v2 (folder:PATH or tfds:speech_commands) on a GPU.

@@ -147,4 +147,9 @@ class SpeechServingModule(tf.Module):
         tf.debugging.assert_positive(tf.shape(chunk)[1], "chunk holds no samples")
         chunk = tf.debugging.assert_all_finite(chunk, "chunk holds NaN or Inf samples")
         probabilities, new_states = self.model.stream_step(chunk, states)
+        # Static state shapes in the signature, as the inputs have.
+        new_states = {
+            name: tf.ensure_shape(new_states[name], states[name].shape)
+            for name in self.state_names
+        }
         return {**self._outputs(probabilities), **new_states}

@@ -89,6 +89,7 @@ def trained_run(cache_dir, tmp_path_factory):
     return output
 
 
+@pytest.mark.slow
 def test_cli_train_writes_metrics_plot_and_export(trained_run):
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert set(metrics["test"]) == {"crnn", "majority"}
@@ -101,6 +102,7 @@ def test_cli_train_writes_metrics_plot_and_export(trained_run):
     assert (trained_run / "plots" / "confusion_matrix.png").is_file()
 
 
+@pytest.mark.slow
 def test_cli_predict_reads_any_wav_and_prints_json_lines(trained_run, tmp_path, capsys):
     time = np.arange(44100 * 2) / 44100
     tone = 0.4 * np.sin(2 * np.pi * 440 * time)
@@ -126,6 +128,7 @@ def test_cli_predict_reads_any_wav_and_prints_json_lines(trained_run, tmp_path, 
         assert 0.25 <= line["score"] <= 1.0  # the top of four probabilities
 
 
+@pytest.mark.slow
 def test_cli_predict_on_a_corrupt_file_fails_with_one_line(
     trained_run, tmp_path, capsys
 ):
