@@ -138,10 +138,7 @@ class ToyApp(App):
         normalization = keras.layers.Normalization(axis=-1)
         normalization.adapt(data.info["train_windows"])
         inputs = keras.Input((config.data.steps, FEATURES), name="window")
-        # use_cudnn=False: at commit 036b532 the run-time device dispatch of
-        # use_cudnn="auto" segfaults in a non-XLA CPU `fit` (reported to the
-        # lead); these tests are about the machinery, not the dispatch.
-        hidden = LSTM(config.model.units, use_cudnn=False)(normalization(inputs))
+        hidden = LSTM(config.model.units)(normalization(inputs))
         hidden = keras.layers.Dropout(config.model.dropout)(hidden)
         normalized = keras.layers.Dense(1, dtype="float32")(hidden)
         outputs = keras.layers.Rescaling(
