@@ -4,7 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint format clean
+# Debian packages the tests use when present: the FreeDict dictionary the
+# translation corpus is rebuilt from (the extracted corpus itself ships).
+DEBIAN_PACKAGES := dict-freedict-deu-eng
+
+.PHONY: install system-packages test demo bench lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +18,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+system-packages:
+	@missing=""; for package in $(DEBIAN_PACKAGES); do \
+	  dpkg -s $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	  else echo "note: cannot install$$missing without apt-get; tests needing it skip"; fi; \
+	fi
+
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
-test: lint
+test: lint system-packages
 	$(PY) -m pytest -q
 
 format: install
