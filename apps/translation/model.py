@@ -23,7 +23,8 @@ _PACKAGE = "lstm_keras_translation"
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class Attention(keras.layers.Layer):
-    """Luong "general" (multiplicative) or Bahdanau (additive) attention.
+    """Luong "general" (multiplicative, scaled by 1/sqrt(units)) or Bahdanau
+    (additive) attention.
 
     Args:
         units: size of the projected keys (and of the additive hidden layer).
@@ -62,7 +63,10 @@ class Attention(keras.layers.Layer):
 
     def call(self, query, keys, memory, memory_mask):
         if self.mode == "luong":
-            scores = tf.einsum("btu,bsu->bts", query, keys)
+            # Scaled like Transformer dot products: unscaled scores saturated the
+            # softmax early in training and attention collapsed onto the first
+            # source piece (seen on the built-in corpus).
+            scores = tf.einsum("btu,bsu->bts", query, keys) * (self.units**-0.5)
         else:
             hidden = tf.tanh(
                 self.query_projection(query)[:, :, None, :] + keys[:, None, :, :]
@@ -84,7 +88,7 @@ class TiedProjection(keras.layers.Layer):
     """Vocabulary logits from the target embedding matrix plus a bias.
 
     Tying the decoder's input embedding and output projection (Press & Wolf
-    2017) removes a vocabulary-sized matrix; it helps most on small corpora.
+    2017) removes a vocabulary-sized matrix, a regularizer on small corpora.
 
     Args:
         vocabulary_size: number of target pieces.
