@@ -1,1 +1,5 @@
-"""Dataset builders and the small data the demos ship with (imported as lstm_keras_datasets)."""
+"""Dataset builders and the small data the demos ship with.
+
+Installed as `lstm_keras_datasets`: a top-level `datasets` package would shadow
+Hugging Face's library of that name.
+"""
