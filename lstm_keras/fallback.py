@@ -104,11 +104,11 @@ def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=Tr
     """The forward loop.
 
     Returns `(hidden, c_last, saved)`: the carried h of every step
-    `[time, batch, u]`, the final c and, with `keep_gates`, TensorArrays of
+    `[time, batch, u]`, the final c and, with `keep_gates`, stacked tensors of
     what the backward pass needs per step: c_prev, tanh(c), the sigmoid gates
-    (o, i, f) and the candidate c̃. Each goes to its own TensorArray, and the
-    backward pass reads them without stacking: a per-step concat, or stacking
-    them all, measured slower than the step's own math.
+    (o, i, f) and the candidate c̃, each `[time, batch, ...]`. Each goes to
+    its own TensorArray: a per-step concat measured slower than the step's
+    own math.
     """
     time_steps = tf.shape(inputs)[0]
     units = recurrent_kernel.shape[0]
@@ -145,8 +145,10 @@ def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=Tr
         (tf.constant(0), h0, c0, arrays),
         maximum_iterations=time_steps,
     )
-    saved = dict(zip(names, arrays, strict=False))
-    return saved.pop("hidden").stack(), c_last, saved
+    # Stacked, not kept as TensorArrays: the gradient function captures them,
+    # and a SavedModel cannot serialize a function capturing a TensorList.
+    saved = {name: array.stack() for name, array in zip(names, arrays, strict=False)}
+    return saved.pop("hidden"), c_last, saved
 
 
 def _backward(
@@ -162,13 +164,14 @@ def _backward(
     time_steps = tf.shape(inputs)[0]
     units = recurrent_kernel.shape[0]
     d_hidden_ta = tf.TensorArray(d_hidden.dtype, size=time_steps).unstack(d_hidden)
+    saved_tas = [
+        tf.TensorArray(inputs.dtype, size=time_steps).unstack(saved[name])
+        for name in ("cells_prev", "tanh_cells", "gates", "candidates")
+    ]
     d_projected_ta = tf.TensorArray(inputs.dtype, size=time_steps)
 
     def body(t, dh_next, dc_next, d_projected_ta):
-        c_prev, tanh_c, gates, candidate = (
-            saved[name].read(t)
-            for name in ("cells_prev", "tanh_cells", "gates", "candidates")
-        )
+        c_prev, tanh_c, gates, candidate = (ta.read(t) for ta in saved_tas)
         o, i, f = tf.split(gates, 3, axis=1)
         dh = d_hidden_ta.read(t) + dh_next
         dc = dc_next + tf.raw_ops.TanhGrad(y=tanh_c, dy=dh * o)

@@ -156,3 +156,29 @@ def test_tf_module_export_with_step_signature(tmp_path):
     whole.build((None, None, 3))
     whole.set_weights(layer.get_weights())
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), whole(x), atol=1e-5)
+
+
+def test_saved_model_of_a_training_call_keeps_its_gradient(tmp_path):
+    """The hand-written gradient is saved with the function and still works."""
+    layer = lstm_keras.LSTM(4, return_sequences=True)
+    layer.build((None, None, 3))
+
+    class Trainer(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, 3])])
+        def loss_and_gradient(self, x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(self.layer(x, training=True) ** 2)
+            return loss, tape.gradient(loss, x)
+
+    module = Trainer()
+    x = tf.constant(random_inputs())
+    expected = module.loss_and_gradient(x)
+    tf.saved_model.save(module, str(tmp_path / "trainer"))
+    loaded = tf.saved_model.load(str(tmp_path / "trainer"))
+    for a, b in zip(loaded.loss_and_gradient(x), expected, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
