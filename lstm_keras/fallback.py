@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+# How many loop iterations TensorFlow may run ahead: the per-step input
+# matmuls of coming steps overlap with the recurrence (Keras uses 32 too).
+PARALLEL_ITERATIONS = 32
+
 
 def keras_to_internal_gates(weights):
     """Reorders the last axis from Keras's (i, f, c, o) to (o, i, f, c).
 
-    With o first, the three sigmoid gates are one contiguous block in the
-    forward pass, and the three gates scaled by dc are one block in the
-    backward pass.
+    With o first, the three sigmoid gates are one contiguous block. One roll
+    op: slicing and concatenating measured slower than the whole projection.
     """
-    units = weights.shape[-1] // 4
-    return tf.concat([weights[..., 3 * units :], weights[..., : 3 * units]], axis=-1)
+    return tf.roll(weights, shift=weights.shape[-1] // 4, axis=-1)
 
 
 def classic_lstm(
@@ -60,11 +62,20 @@ def classic_lstm(
     if go_backwards:
         time_major = tf.reverse(time_major, [0])
         mask = None if mask is None else tf.reverse(mask, [0])
-    return fused_lstm(
-        time_major,
-        keras_to_internal_gates(kernel),
-        keras_to_internal_gates(recurrent_kernel),
+    # The input projection of every step in one matmul: on an idle multi-core
+    # CPU one large matmul uses every core, where per-step ones measured slower.
+    kernel = keras_to_internal_gates(kernel)
+    features = time_major.shape[-1]
+    projected = tf.nn.bias_add(
+        tf.matmul(tf.reshape(time_major, [-1, features]), kernel),
         keras_to_internal_gates(bias),
+    )
+    projected = tf.reshape(
+        projected, tf.concat([tf.shape(time_major)[:2], [kernel.shape[-1]]], 0)
+    )  # [time, batch, 4u]
+    return fused_lstm(
+        projected,
+        keras_to_internal_gates(recurrent_kernel),
         h0,
         c0,
         mask,
@@ -72,15 +83,13 @@ def classic_lstm(
     )
 
 
-def fused_lstm(
-    inputs, kernel, recurrent_kernel, bias, h0, c0, mask=None, training=True
-):
+def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
     """Runs the classic LSTM; with `training`, under a hand-written gradient.
 
     Args:
-        inputs: `[time, batch, features]`, time-major.
-        kernel, recurrent_kernel, bias: weights with gates ordered (o, i, f, c)
-            (see `keras_to_internal_gates`).
+        projected: `[time, batch, 4u]`, x·W + b of every step, gates ordered
+            (o, i, f, c) (see `keras_to_internal_gates`).
+        recurrent_kernel: `[u, 4u]`, same gate order.
         h0, c0: `[batch, units]` initial states.
         mask: optional `[time, batch]` bool; a masked step keeps the state.
         training: keep what the hand-written backward pass needs. Without it
@@ -91,16 +100,17 @@ def fused_lstm(
         `(hidden [time, batch, units], c_last [batch, units])`; `hidden` holds
         the carried state after every step.
     """
-    weights = (kernel, recurrent_kernel, bias)
     if not training:
-        hidden, c_last, _ = _forward(inputs, *weights, h0, c0, mask, keep_gates=False)
+        hidden, c_last, _ = _forward(
+            projected, recurrent_kernel, h0, c0, mask, keep_gates=False
+        )
         return hidden, c_last
     if mask is None:
-        return _fused_unmasked(inputs, *weights, h0, c0)
-    return _fused_masked(inputs, *weights, h0, c0, mask)
+        return _fused_unmasked(projected, recurrent_kernel, h0, c0)
+    return _fused_masked(projected, recurrent_kernel, h0, c0, mask)
 
 
-def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=True):
+def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
     """The forward loop.
 
     Returns `(hidden, c_last, saved)`: the carried h of every step
@@ -110,20 +120,18 @@ def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=Tr
     its own TensorArray: a per-step concat measured slower than the step's
     own math.
     """
-    time_steps = tf.shape(inputs)[0]
+    time_steps = tf.shape(projected)[0]
     units = recurrent_kernel.shape[0]
     names = ("hidden", "cells_prev", "tanh_cells", "gates", "candidates")
     arrays = tuple(
-        tf.TensorArray(inputs.dtype, size=time_steps)
+        tf.TensorArray(projected.dtype, size=time_steps)
         for _ in (names if keep_gates else names[:1])
     )
-    inputs_ta = tf.TensorArray(inputs.dtype, size=time_steps).unstack(inputs)
 
     def body(t, h, c, arrays):
-        # The input matmul is per step: TensorFlow runs it for coming steps
-        # on the other cores while this one waits on h (PERF-NOTES).
-        z = tf.nn.bias_add(tf.matmul(inputs_ta.read(t), kernel), bias)
-        z += tf.matmul(h, recurrent_kernel)  # [batch, 4u]
+        # A gather per step runs ahead of the recurrence (parallel
+        # iterations); unstacking all steps first is one serial copy.
+        z = tf.gather(projected, t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
         sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
         gates = tf.sigmoid(sigmoid_part)
         candidate = tf.tanh(candidate_part)
@@ -144,6 +152,7 @@ def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=Tr
         body,
         (tf.constant(0), h0, c0, arrays),
         maximum_iterations=time_steps,
+        parallel_iterations=PARALLEL_ITERATIONS,
     )
     # Stacked, not kept as TensorArrays: the gradient function captures them,
     # and a SavedModel cannot serialize a function capturing a TensorList.
@@ -151,24 +160,23 @@ def _forward(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, keep_gates=Tr
     return saved.pop("hidden"), c_last, saved
 
 
-def _backward(
-    inputs, kernel, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_c_last
-):
-    """Gradients w.r.t. inputs, kernel, recurrent_kernel, bias, h0, c0.
+def _backward(projected, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_c_last):
+    """Gradients w.r.t. projected, recurrent_kernel, h0, c0.
 
     One reverse loop of elementwise work on the saved step values, each
     derivative a fused raw op (SigmoidGrad is y(1 - y)·dy, TanhGrad is
-    (1 - y²)·dy), and one matmul per step; the gradients of the inputs and
-    of every weight are then single large matmuls over all steps.
+    (1 - y²)·dy), and one matmul per step; the recurrent-kernel gradient is
+    then one large matmul over all steps (and autodiff turns the projection's
+    gradient into large matmuls for the inputs and the kernel).
     """
-    time_steps = tf.shape(inputs)[0]
+    time_steps = tf.shape(projected)[0]
     units = recurrent_kernel.shape[0]
     d_hidden_ta = tf.TensorArray(d_hidden.dtype, size=time_steps).unstack(d_hidden)
     saved_tas = [
-        tf.TensorArray(inputs.dtype, size=time_steps).unstack(saved[name])
+        tf.TensorArray(projected.dtype, size=time_steps).unstack(saved[name])
         for name in ("cells_prev", "tanh_cells", "gates", "candidates")
     ]
-    d_projected_ta = tf.TensorArray(inputs.dtype, size=time_steps)
+    d_projected_ta = tf.TensorArray(projected.dtype, size=time_steps)
 
     def body(t, dh_next, dc_next, d_projected_ta):
         c_prev, tanh_c, gates, candidate = (ta.read(t) for ta in saved_tas)
@@ -197,29 +205,18 @@ def _backward(
         (time_steps - 1, tf.zeros_like(h0), d_c_last, d_projected_ta),
         maximum_iterations=time_steps,
     )
-    # [time * batch, 4u]; every remaining gradient is one large matmul.
-    d_projected = tf.reshape(d_projected_ta.stack(), [-1, 4 * units])
-    features = inputs.shape[-1]
+    d_projected = d_projected_ta.stack()  # [time, batch, 4u]
     h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
-    d_inputs = tf.reshape(
-        tf.matmul(d_projected, kernel, transpose_b=True), tf.shape(inputs)
-    )
-    d_kernel = tf.matmul(
-        tf.reshape(inputs, [-1, features]), d_projected, transpose_a=True
-    )
     d_recurrent_kernel = tf.matmul(
-        tf.reshape(h_prev, [-1, units]), d_projected, transpose_a=True
+        tf.reshape(h_prev, [-1, units]),
+        tf.reshape(d_projected, [-1, 4 * units]),
+        transpose_a=True,
     )
-    # A matmul with ones: reduce_sum over axis 0 measured ten times slower.
-    ones = tf.ones([1, tf.shape(d_projected)[0]], d_projected.dtype)
-    d_bias = tf.matmul(ones, d_projected)[0]
-    return d_inputs, d_kernel, d_recurrent_kernel, d_bias, dh0, dc0
+    return d_projected, d_recurrent_kernel, dh0, dc0
 
 
-def _outputs_and_gradient(inputs, kernel, recurrent_kernel, bias, h0, c0, mask):
-    hidden, c_last, saved = _forward(
-        inputs, kernel, recurrent_kernel, bias, h0, c0, mask
-    )
+def _outputs_and_gradient(projected, recurrent_kernel, h0, c0, mask):
+    hidden, c_last, saved = _forward(projected, recurrent_kernel, h0, c0, mask)
 
     def grad(d_hidden, d_c_last):
         if d_hidden is None:
@@ -227,34 +224,24 @@ def _outputs_and_gradient(inputs, kernel, recurrent_kernel, bias, h0, c0, mask):
         if d_c_last is None:
             d_c_last = tf.zeros_like(c_last)
         return _backward(
-            inputs,
-            kernel,
-            recurrent_kernel,
-            h0,
-            mask,
-            hidden,
-            saved,
-            d_hidden,
-            d_c_last,
+            projected, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_c_last
         )
 
     return (hidden, c_last), grad
 
 
 @tf.custom_gradient
-def _fused_unmasked(inputs, kernel, recurrent_kernel, bias, h0, c0):
-    return _outputs_and_gradient(inputs, kernel, recurrent_kernel, bias, h0, c0, None)
+def _fused_unmasked(projected, recurrent_kernel, h0, c0):
+    return _outputs_and_gradient(projected, recurrent_kernel, h0, c0, None)
 
 
-def _fused_masked(inputs, kernel, recurrent_kernel, bias, h0, c0, mask):
+def _fused_masked(projected, recurrent_kernel, h0, c0, mask):
     # The mask is closed over: it is not differentiable.
     @tf.custom_gradient
-    def run(inputs, kernel, recurrent_kernel, bias, h0, c0):
-        return _outputs_and_gradient(
-            inputs, kernel, recurrent_kernel, bias, h0, c0, mask
-        )
+    def run(projected, recurrent_kernel, h0, c0):
+        return _outputs_and_gradient(projected, recurrent_kernel, h0, c0, mask)
 
-    return run(inputs, kernel, recurrent_kernel, bias, h0, c0)
+    return run(projected, recurrent_kernel, h0, c0)
 
 
 def cell_loop(
