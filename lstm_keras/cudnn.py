@@ -22,6 +22,11 @@ _SIGMOID = (keras.activations.sigmoid, tf.sigmoid, tf.nn.sigmoid, keras.ops.sigm
 FALLBACK, CUDNN = 0, 1
 
 
+def has_classic_activations(cell) -> bool:
+    """tanh and sigmoid: what cuDNN and the fused fallback both compute."""
+    return cell.activation in _TANH and cell.recurrent_activation in _SIGMOID
+
+
 def ineligibility_reasons(layer) -> list[str]:
     """Every static reason the layer's configuration cannot run on cuDNN."""
     cell = layer.cell

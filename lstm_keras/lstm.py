@@ -312,10 +312,7 @@ class LSTM(keras.layers.RNN):
         if (
             cell.recurrent_dropout
             or not cell.uses_classic_equations
-            or (
-                cell.activation not in cudnn._TANH
-                or cell.recurrent_activation not in cudnn._SIGMOID
-            )
+            or not cudnn.has_classic_activations(cell)
             or self.unroll
         ):
             implementation, why = "cell_loop", "; ".join(self._cudnn_reasons)
