@@ -36,6 +36,25 @@ def keras_to_internal_gates(weights):
     return tf.roll(weights, shift=weights.shape[-1] // 4, axis=-1)
 
 
+def processing_order(inputs, mask, go_backwards):
+    """Batch-major inputs and mask to time-major, reversed for go_backwards.
+
+    Returns `(inputs [time, batch, features], mask [time, batch] or None)`.
+    """
+    time_major = tf.transpose(inputs, [1, 0, 2])
+    if go_backwards:
+        time_major = tf.reverse(time_major, [0])
+    return time_major, processing_order_mask(mask, go_backwards)
+
+
+def processing_order_mask(mask, go_backwards):
+    """The mask half of `processing_order`."""
+    if mask is None:
+        return None
+    mask = tf.transpose(mask)  # [time, batch]
+    return tf.reverse(mask, [0]) if go_backwards else mask
+
+
 def classic_lstm(
     inputs,
     kernel,
@@ -56,12 +75,7 @@ def classic_lstm(
     gates need not be kept, and inside `tf.cond`, whose gradient cannot
     resolve a custom gradient's captures.
     """
-    time_major = tf.transpose(inputs, [1, 0, 2])  # [time, batch, features]
-    if mask is not None:
-        mask = tf.transpose(mask)  # [time, batch]
-    if go_backwards:
-        time_major = tf.reverse(time_major, [0])
-        mask = None if mask is None else tf.reverse(mask, [0])
+    time_major, mask = processing_order(inputs, mask, go_backwards)
     # The input projection of every step in one matmul: on an idle multi-core
     # CPU one large matmul uses every core, where per-step ones measured slower.
     kernel = keras_to_internal_gates(kernel)

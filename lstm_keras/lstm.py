@@ -332,9 +332,7 @@ class LSTM(keras.layers.RNN):
         self, sequences, h0, c0, mask, recurrent_kernel, training, go_backwards
     ):
         cell = self.cell
-        time_major = tf.transpose(sequences, [1, 0, 2])
-        if go_backwards:
-            time_major = tf.reverse(time_major, [0])
+        time_major, mask = fallback.processing_order(sequences, mask, go_backwards)
         recurrent_dropout_mask = None
         if training and cell.recurrent_dropout > 0:
             recurrent_dropout_mask = keras.random.dropout(
@@ -346,7 +344,7 @@ class LSTM(keras.layers.RNN):
             recurrent_kernel,
             h0,
             c0,
-            _time_major_mask(mask, go_backwards),
+            mask,
             recurrent_dropout_mask,
             unroll=self.unroll,
         )
@@ -386,13 +384,6 @@ def _with_mask(args):
     return args if len(args) == 7 else (*args, None)
 
 
-def _time_major_mask(mask, go_backwards):
-    if mask is None:
-        return None
-    mask = tf.transpose(mask)  # [time, batch]
-    return tf.reverse(mask, [0]) if go_backwards else mask
-
-
 def _keras_outputs(
     hidden, c_last, mask, go_backwards, zero_output_for_mask, return_sequences
 ):
@@ -405,7 +396,7 @@ def _keras_outputs(
     h_last = hidden[-1]
     outputs = hidden
     if mask is not None:
-        valid = _time_major_mask(mask, go_backwards)
+        valid = fallback.processing_order_mask(mask, go_backwards)
         if not zero_output_for_mask:
             # Steps after the first unmasked one carry its output forward.
             valid = tf.cast(tf.cumsum(tf.cast(valid, tf.int32), axis=0), tf.bool)
