@@ -1,15 +1,14 @@
 """Portable LSTM loops in plain TensorFlow: the path used off the GPU.
 
-- `fused_lstm`: the classic equations with tanh/sigmoid. Per step: the input
-  matmul (TensorFlow runs those of coming steps on other cores while the
-  recurrence waits, which measured faster on CPU than one matmul for all
-  steps up front), one recurrent matmul and a few elementwise ops. When
-  training it keeps the gate activations and differentiates with a
-  hand-written backward pass: one reverse loop of fused elementwise
-  derivatives and one matmul per step, then the gradients of the inputs and
-  every weight as single large matmuls over all steps, as cuDNN does.
-  Autodiff through a while loop instead stores and replays every small op
-  and accumulates the weight gradients step by step (see PERF-NOTES).
+- `classic_lstm`: the classic equations with tanh/sigmoid. Per step: the
+  input matmul (inside the loop for narrow inputs, one large matmul up front
+  for wide ones, see `projects_per_step`), one recurrent matmul and a few
+  elementwise ops. When training it keeps the gate activations and
+  differentiates with a hand-written backward pass: one reverse loop of fused
+  elementwise derivatives and one matmul per step on the recurrence, with the
+  weight gradients either accumulated step by step beside it or formed as
+  large matmuls over all steps afterwards. Autodiff through a while loop
+  instead stores and replays every small op (see PERF-NOTES).
 - `cell_loop`: any cell's `gate_step` with autodiff, over the input
   projection of all steps; used for variants, custom activations and
   recurrent dropout.
@@ -30,10 +29,11 @@ PARALLEL_ITERATIONS = 32
 def keras_to_internal_gates(weights):
     """Reorders the last axis from Keras's (i, f, c, o) to (o, i, f, c).
 
-    With o first, the three sigmoid gates are one contiguous block. One roll
-    op: slicing and concatenating measured slower than the whole projection.
+    With o first, the three sigmoid gates are one contiguous block. Slices and
+    a concat: `tf.roll` on these small tensors measured several times slower.
     """
-    return tf.roll(weights, shift=weights.shape[-1] // 4, axis=-1)
+    n = weights.shape[-1] // 4
+    return tf.concat([weights[..., 3 * n :], weights[..., : 3 * n]], axis=-1)
 
 
 def processing_order(inputs, mask, go_backwards):
@@ -53,6 +53,18 @@ def processing_order_mask(mask, go_backwards):
         return None
     mask = tf.transpose(mask)  # [time, batch]
     return tf.reverse(mask, [0]) if go_backwards else mask
+
+
+def projects_per_step(features, units):
+    """Whether the input matmul runs inside the loop, step by step.
+
+    Narrow inputs (fewer features than units, e.g. 40 mel bands into 128
+    units): the small per-step matmuls run on a second core while the
+    recurrence waits, which measured faster than one large matmul up front.
+    Wide inputs (stacked or bidirectional layers): the per-step matmul costs as
+    much as the recurrent one, and one large projection measured faster.
+    """
+    return features is not None and features < units
 
 
 def classic_lstm(
@@ -76,29 +88,33 @@ def classic_lstm(
     resolve a custom gradient's captures.
     """
     time_major, mask = processing_order(inputs, mask, go_backwards)
-    # The input projection of every step in one matmul: on an idle multi-core
-    # CPU one large matmul uses every core, where per-step ones measured slower.
-    kernel = keras_to_internal_gates(kernel)
-    features = time_major.shape[-1]
+    kernel, recurrent_kernel, bias = (
+        keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
+    )
+    features, units = time_major.shape[-1], recurrent_kernel.shape[0]
+    if projects_per_step(features, units):
+        if not hand_written_gradient:
+            step_inputs = _per_step_projection(time_major, kernel, bias)
+            hidden, c_last, _ = _forward(
+                step_inputs, tf.shape(time_major)[0], recurrent_kernel, h0, c0, mask
+            )
+            return hidden, c_last
+        return _with_gradient(_stepwise_gradient, mask)(
+            time_major, kernel, bias, recurrent_kernel, h0, c0
+        )
     projected = tf.nn.bias_add(
-        tf.matmul(tf.reshape(time_major, [-1, features]), kernel),
-        keras_to_internal_gates(bias),
+        tf.matmul(tf.reshape(time_major, [-1, features]), kernel), bias
     )
     projected = tf.reshape(
         projected, tf.concat([tf.shape(time_major)[:2], [kernel.shape[-1]]], 0)
     )  # [time, batch, 4u]
     return fused_lstm(
-        projected,
-        keras_to_internal_gates(recurrent_kernel),
-        h0,
-        c0,
-        mask,
-        training=hand_written_gradient,
+        projected, recurrent_kernel, h0, c0, mask, training=hand_written_gradient
     )
 
 
 def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
-    """Runs the classic LSTM; with `training`, under a hand-written gradient.
+    """Runs the classic LSTM over a precomputed input projection.
 
     Args:
         projected: `[time, batch, 4u]`, x·W + b of every step, gates ordered
@@ -116,16 +132,25 @@ def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
     """
     if not training:
         hidden, c_last, _ = _forward(
-            projected, recurrent_kernel, h0, c0, mask, keep_gates=False
+            lambda t: projected[t],
+            tf.shape(projected)[0],
+            recurrent_kernel,
+            h0,
+            c0,
+            mask,
         )
         return hidden, c_last
-    if mask is None:
-        return _fused_unmasked(projected, recurrent_kernel, h0, c0)
-    return _fused_masked(projected, recurrent_kernel, h0, c0, mask)
+    return _with_gradient(_projected_gradient, mask)(
+        projected, recurrent_kernel, h0, c0
+    )
 
 
-def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
-    """The forward loop.
+def _per_step_projection(time_major, kernel, bias):
+    return lambda t: tf.nn.bias_add(tf.matmul(time_major[t], kernel), bias)
+
+
+def _forward(step_inputs, time_steps, recurrent_kernel, h0, c0, mask, keep_gates=False):
+    """The forward loop; `step_inputs(t)` gives x·W + b of step t.
 
     Returns `(hidden, c_last, saved)`: the carried h of every step
     `[time, batch, u]`, the final c and, with `keep_gates`, stacked tensors of
@@ -134,18 +159,15 @@ def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
     its own TensorArray: a per-step concat measured slower than the step's
     own math.
     """
-    time_steps = tf.shape(projected)[0]
     units = recurrent_kernel.shape[0]
     names = ("hidden", "cells_prev", "tanh_cells", "gates", "candidates")
     arrays = tuple(
-        tf.TensorArray(projected.dtype, size=time_steps)
+        tf.TensorArray(h0.dtype, size=time_steps)
         for _ in (names if keep_gates else names[:1])
     )
 
     def body(t, h, c, arrays):
-        # A gather per step runs ahead of the recurrence (parallel
-        # iterations); unstacking all steps first is one serial copy.
-        z = tf.gather(projected, t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
+        z = step_inputs(t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
         sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
         gates = tf.sigmoid(sigmoid_part)
         candidate = tf.tanh(candidate_part)
@@ -154,7 +176,7 @@ def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
         tanh_c = tf.tanh(c_new)
         h_new = o * tanh_c
         if mask is not None:
-            keep = tf.gather(mask, t)[:, None]
+            keep = mask[t][:, None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
         values = (h_new, c, tanh_c, gates, candidate)
@@ -174,28 +196,31 @@ def _forward(projected, recurrent_kernel, h0, c0, mask, keep_gates=True):
     return saved.pop("hidden"), c_last, saved
 
 
-def _backward(projected, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_c_last):
-    """Gradients w.r.t. projected, recurrent_kernel, h0, c0.
+def _backward_loop(
+    recurrent_kernel, h0, mask, saved, d_hidden, d_c_last, accumulate, accumulators
+):
+    """The reverse loop of the hand-written gradient.
 
-    One reverse loop of elementwise work on the saved step values, each
-    derivative a fused raw op (SigmoidGrad is y(1 - y)·dy, TanhGrad is
-    (1 - y²)·dy), and one matmul per step; the recurrent-kernel gradient is
-    then one large matmul over all steps (and autodiff turns the projection's
-    gradient into large matmuls for the inputs and the kernel).
+    Each step turns the saved values into the gate gradient dz `[batch, 4u]`
+    with fused raw ops (SigmoidGrad is y(1 - y)·dy, TanhGrad is (1 - y²)·dy)
+    and one matmul carries the gradient to the previous h. What the weights
+    need from dz is the caller's: `accumulate(t, dz, accumulators)` returns
+    the new accumulators (TensorArrays or running sums).
+
+    Returns `(dh0, dc0, accumulators)`.
     """
-    time_steps = tf.shape(projected)[0]
-    units = recurrent_kernel.shape[0]
-    d_hidden_ta = tf.TensorArray(d_hidden.dtype, size=time_steps).unstack(d_hidden)
-    saved_tas = [
-        tf.TensorArray(projected.dtype, size=time_steps).unstack(saved[name])
-        for name in ("cells_prev", "tanh_cells", "gates", "candidates")
-    ]
-    d_projected_ta = tf.TensorArray(projected.dtype, size=time_steps)
+    time_steps = tf.shape(d_hidden)[0]
+    c_prevs, tanh_cells, all_gates, candidates = (
+        saved[name] for name in ("cells_prev", "tanh_cells", "gates", "candidates")
+    )
 
-    def body(t, dh_next, dc_next, d_projected_ta):
-        c_prev, tanh_c, gates, candidate = (ta.read(t) for ta in saved_tas)
+    def body(t, dh_next, dc_next, accumulators):
+        # Slicing a step off the first axis aliases the stacked tensor: no copy.
+        c_prev, tanh_c, gates, candidate = (
+            tensor[t] for tensor in (c_prevs, tanh_cells, all_gates, candidates)
+        )
         o, i, f = tf.split(gates, 3, axis=1)
-        dh = d_hidden_ta.read(t) + dh_next
+        dh = d_hidden[t] + dh_next
         dc = dc_next + tf.raw_ops.TanhGrad(y=tanh_c, dy=dh * o)
         d_gates = tf.raw_ops.SigmoidGrad(
             y=gates, dy=tf.concat([dh * tanh_c, dc * candidate, dc * c_prev], 1)
@@ -205,57 +230,139 @@ def _backward(projected, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_
         dc_prev = dc * f
         if mask is not None:
             # A masked step passed the state through unchanged.
-            keep = tf.gather(mask, t)[:, None]
+            keep = mask[t][:, None]
             dz = tf.where(keep, dz, tf.zeros_like(dz))
             dc_prev = tf.where(keep, dc_prev, dc_next)
         dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
         if mask is not None:
             dh_prev = tf.where(keep, dh_prev, dh)
-        return t - 1, dh_prev, dc_prev, d_projected_ta.write(t, dz)
+        return t - 1, dh_prev, dc_prev, accumulate(t, dz, accumulators)
 
-    _, dh0, dc0, d_projected_ta = tf.while_loop(
+    _, dh0, dc0, accumulators = tf.while_loop(
         lambda t, *_: t >= 0,
         body,
-        (time_steps - 1, tf.zeros_like(h0), d_c_last, d_projected_ta),
+        (time_steps - 1, tf.zeros_like(h0), d_c_last, accumulators),
         maximum_iterations=time_steps,
+        parallel_iterations=PARALLEL_ITERATIONS,
     )
-    d_projected = d_projected_ta.stack()  # [time, batch, 4u]
-    h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
-    d_recurrent_kernel = tf.matmul(
-        tf.reshape(h_prev, [-1, units]),
-        tf.reshape(d_projected, [-1, 4 * units]),
-        transpose_a=True,
+    return dh0, dc0, accumulators
+
+
+def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
+    """Forward over a precomputed projection, and its backward pass.
+
+    The backward returns the gradient of every step's projection (autodiff
+    turns it into large matmuls for the inputs, kernel and bias) and forms
+    the recurrent kernel's gradient as one large matmul over all steps.
+    """
+    time_steps = tf.shape(projected)[0]
+    hidden, c_last, saved = _forward(
+        lambda t: projected[t], time_steps, recurrent_kernel, h0, c0, mask, True
     )
-    return d_projected, d_recurrent_kernel, dh0, dc0
+
+    def backward(d_hidden, d_c_last):
+        dh0, dc0, (d_projected,) = _backward_loop(
+            recurrent_kernel,
+            h0,
+            mask,
+            saved,
+            d_hidden,
+            d_c_last,
+            lambda t, dz, arrays: (arrays[0].write(t, dz),),
+            (tf.TensorArray(projected.dtype, size=time_steps),),
+        )
+        d_projected = d_projected.stack()  # [time, batch, 4u]
+        units = recurrent_kernel.shape[0]
+        d_recurrent_kernel = tf.matmul(
+            tf.reshape(_previous_states(h0, hidden), [-1, units]),
+            tf.reshape(d_projected, [-1, 4 * units]),
+            transpose_a=True,
+        )
+        return d_projected, d_recurrent_kernel, dh0, dc0
+
+    return (hidden, c_last), backward
 
 
-def _outputs_and_gradient(projected, recurrent_kernel, h0, c0, mask):
-    hidden, c_last, saved = _forward(projected, recurrent_kernel, h0, c0, mask)
+def _stepwise_gradient(time_major, kernel, bias, recurrent_kernel, h0, c0, mask):
+    """Forward with the input matmul inside the loop, and its backward pass.
 
-    def grad(d_hidden, d_c_last):
-        if d_hidden is None:
-            d_hidden = tf.zeros_like(hidden)
-        if d_c_last is None:
-            d_c_last = tf.zeros_like(c_last)
-        return _backward(
-            projected, recurrent_kernel, h0, mask, hidden, saved, d_hidden, d_c_last
+    The backward forms every gradient step by step, as Keras's autodiff does:
+    those matmuls depend only on the step's dz, so they run on another core
+    while the reverse recurrence goes on.
+    """
+    time_steps = tf.shape(time_major)[0]
+    hidden, c_last, saved = _forward(
+        _per_step_projection(time_major, kernel, bias),
+        time_steps,
+        recurrent_kernel,
+        h0,
+        c0,
+        mask,
+        True,
+    )
+
+    def backward(d_hidden, d_c_last):
+        h_prevs = _previous_states(h0, hidden)
+
+        def accumulate(t, dz, sums):
+            d_kernel, d_recurrent_kernel, d_bias, d_inputs = sums
+            return (
+                d_kernel + tf.matmul(time_major[t], dz, transpose_a=True),
+                d_recurrent_kernel + tf.matmul(h_prevs[t], dz, transpose_a=True),
+                d_bias + dz,  # summed over the batch once, after the loop
+                d_inputs.write(t, tf.matmul(dz, kernel, transpose_b=True)),
+            )
+
+        dh0, dc0, (d_kernel, d_recurrent_kernel, d_bias, d_inputs) = _backward_loop(
+            recurrent_kernel,
+            h0,
+            mask,
+            saved,
+            d_hidden,
+            d_c_last,
+            accumulate,
+            (
+                tf.zeros_like(kernel),
+                tf.zeros_like(recurrent_kernel),
+                tf.zeros_like(d_hidden[0, :, :1]) + tf.zeros_like(bias),  # [batch, 4u]
+                tf.TensorArray(time_major.dtype, size=time_steps),
+            ),
+        )
+        return (
+            d_inputs.stack(),
+            d_kernel,
+            tf.reduce_sum(d_bias, 0),
+            d_recurrent_kernel,
+            dh0,
+            dc0,
         )
 
-    return (hidden, c_last), grad
+    return (hidden, c_last), backward
 
 
-@tf.custom_gradient
-def _fused_unmasked(projected, recurrent_kernel, h0, c0):
-    return _outputs_and_gradient(projected, recurrent_kernel, h0, c0, None)
+def _previous_states(h0, hidden):
+    """The h each step started from: `[h0, hidden[:-1]]`."""
+    return tf.concat([h0[None], hidden[:-1]], axis=0)
 
 
-def _fused_masked(projected, recurrent_kernel, h0, c0, mask):
+def _with_gradient(forward_and_backward, mask):
+    """Wraps `forward_and_backward(*tensors, mask)` in a custom gradient."""
+
     # The mask is closed over: it is not differentiable.
     @tf.custom_gradient
-    def run(projected, recurrent_kernel, h0, c0):
-        return _outputs_and_gradient(projected, recurrent_kernel, h0, c0, mask)
+    def run(*tensors):
+        (hidden, c_last), backward = forward_and_backward(*tensors, mask)
 
-    return run(projected, recurrent_kernel, h0, c0)
+        def grad(d_hidden, d_c_last):
+            if d_hidden is None:
+                d_hidden = tf.zeros_like(hidden)
+            if d_c_last is None:
+                d_c_last = tf.zeros_like(c_last)
+            return backward(d_hidden, d_c_last)
+
+        return (hidden, c_last), grad
+
+    return run
 
 
 def cell_loop(

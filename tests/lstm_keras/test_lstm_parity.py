@@ -5,8 +5,16 @@ import hypothesis.strategies as st
 import numpy as np
 import pytest
 import tensorflow as tf
-from layer_helpers import masks, matched_pair, random_inputs, random_state
+from layer_helpers import (
+    FEATURES,
+    UNITS,
+    masks,
+    matched_pair,
+    random_inputs,
+    random_state,
+)
 
+from lstm_keras import fallback
 from lstm_keras.reference import lstm_forward
 
 OPTIONS = {
@@ -19,6 +27,11 @@ OPTIONS = {
 }
 
 
+# The fallback runs the input matmul per step for narrow inputs and up front
+# for wide ones (`fallback.projects_per_step`); both must match.
+INPUT_WIDTHS = {"narrow": FEATURES, "wide": 2 * UNITS}
+
+
 def _as_list(result):
     return [
         np.asarray(r)
@@ -26,11 +39,13 @@ def _as_list(result):
     ]
 
 
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
 @pytest.mark.parametrize("mask_name", list(masks()))
 @pytest.mark.parametrize("option_name", list(OPTIONS))
-def test_outputs_and_states_match_keras(option_name, mask_name):
-    ours, theirs = matched_pair(**OPTIONS[option_name])
-    x, mask = random_inputs(), masks()[mask_name]
+def test_outputs_and_states_match_keras(option_name, mask_name, width):
+    features = INPUT_WIDTHS[width]
+    ours, theirs = matched_pair(features=features, **OPTIONS[option_name])
+    x, mask = random_inputs(features=features), masks()[mask_name]
     for a, b in zip(
         _as_list(ours(x, mask=mask)), _as_list(theirs(x, mask=mask)), strict=True
     ):
@@ -64,12 +79,17 @@ def _gradients(layer, x, mask, state, training):
     return tape.gradient(loss, [x, *state, *layer.trainable_variables])
 
 
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
 @pytest.mark.parametrize("mask_name", list(masks()))
 @pytest.mark.parametrize("option_name", ["sequences", "backwards", "last_output"])
 @pytest.mark.parametrize("in_function", [False, True], ids=["eager", "tf_function"])
-def test_gradients_match_keras(option_name, mask_name, in_function):
-    ours, theirs = matched_pair(return_state=True, **OPTIONS[option_name])
-    x, mask = random_inputs(), masks()[mask_name]
+def test_gradients_match_keras(option_name, mask_name, in_function, width):
+    features = INPUT_WIDTHS[width]
+    assert fallback.projects_per_step(features, UNITS) == (width == "narrow")
+    ours, theirs = matched_pair(
+        features=features, return_state=True, **OPTIONS[option_name]
+    )
+    x, mask = random_inputs(features=features), masks()[mask_name]
     state = [random_state(1), random_state(2)]
     run = tf.function(_gradients, reduce_retracing=True) if in_function else _gradients
     # training=True: the fused path with its hand-written backward.
