@@ -153,14 +153,14 @@ def _forward(step_inputs, time_steps, recurrent_kernel, h0, c0, mask, keep_gates
     """The forward loop; `step_inputs(t)` gives x·W + b of step t.
 
     Returns `(hidden, c_last, saved)`: the carried h of every step
-    `[time, batch, u]`, the final c and, with `keep_gates`, stacked tensors of
-    what the backward pass needs per step: c_prev, tanh(c), the sigmoid gates
-    (o, i, f) and the candidate c̃, each `[time, batch, ...]`. Each goes to
-    its own TensorArray: a per-step concat measured slower than the step's
-    own math.
+    `[time, batch, u]`, the final c and, with `keep_gates`, stacked
+    `[time, batch, ...]` tensors of the backward pass's per-step factors (see
+    `_backward_loop`). They depend only on the step's own values, so the loop
+    computes them beside the recurrence, on another core, and the backward
+    loop is left with a few multiplications and one matmul per step.
     """
     units = recurrent_kernel.shape[0]
-    names = ("hidden", "cells_prev", "tanh_cells", "gates", "candidates")
+    names = ("hidden", "dc_per_dh", "dz_factors", "forget_gates")
     arrays = tuple(
         tf.TensorArray(h0.dtype, size=time_steps)
         for _ in (names if keep_gates else names[:1])
@@ -179,7 +179,21 @@ def _forward(step_inputs, time_steps, recurrent_kernel, h0, c0, mask, keep_gates
             keep = mask[t][:, None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
-        values = (h_new, c, tanh_c, gates, candidate)
+        values = (h_new,)
+        if keep_gates:
+            # dc += dh·o·(1 - tanh²c); dz = [dh, dc, dc, dc]·factors, factors
+            # being the gates' derivatives times what each gate multiplied.
+            dc_per_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
+            dz_factors = tf.concat(
+                [
+                    tf.raw_ops.SigmoidGrad(
+                        y=gates, dy=tf.concat([tanh_c, candidate, c], 1)
+                    ),
+                    tf.raw_ops.TanhGrad(y=candidate, dy=i),
+                ],
+                axis=1,
+            )
+            values += (dc_per_dh, dz_factors, f)
         arrays = tuple(a.write(t, v) for a, v in zip(arrays, values, strict=False))
         return t + 1, h_new, c_new, arrays
 
@@ -201,33 +215,25 @@ def _backward_loop(
 ):
     """The reverse loop of the hand-written gradient.
 
-    Each step turns the saved values into the gate gradient dz `[batch, 4u]`
-    with fused raw ops (SigmoidGrad is y(1 - y)·dy, TanhGrad is (1 - y²)·dy)
-    and one matmul carries the gradient to the previous h. What the weights
+    Each step turns the forward loop's saved factors into the gate gradient
+    dz `[batch, 4u]` with three multiplications, and one matmul carries the
+    gradient to the previous h. What the weights
     need from dz is the caller's: `accumulate(t, dz, accumulators)` returns
     the new accumulators (TensorArrays or running sums).
 
     Returns `(dh0, dc0, accumulators)`.
     """
     time_steps = tf.shape(d_hidden)[0]
-    c_prevs, tanh_cells, all_gates, candidates = (
-        saved[name] for name in ("cells_prev", "tanh_cells", "gates", "candidates")
+    dc_per_dh, dz_factors, forget_gates = (
+        saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
     )
 
     def body(t, dh_next, dc_next, accumulators):
         # Slicing a step off the first axis aliases the stacked tensor: no copy.
-        c_prev, tanh_c, gates, candidate = (
-            tensor[t] for tensor in (c_prevs, tanh_cells, all_gates, candidates)
-        )
-        o, i, f = tf.split(gates, 3, axis=1)
         dh = d_hidden[t] + dh_next
-        dc = dc_next + tf.raw_ops.TanhGrad(y=tanh_c, dy=dh * o)
-        d_gates = tf.raw_ops.SigmoidGrad(
-            y=gates, dy=tf.concat([dh * tanh_c, dc * candidate, dc * c_prev], 1)
-        )
-        d_candidate = tf.raw_ops.TanhGrad(y=candidate, dy=dc * i)
-        dz = tf.concat([d_gates, d_candidate], axis=1)  # [batch, 4u]
-        dc_prev = dc * f
+        dc = dc_next + dh * dc_per_dh[t]
+        dz = tf.concat([dh, dc, dc, dc], axis=1) * dz_factors[t]  # [batch, 4u]
+        dc_prev = dc * forget_gates[t]
         if mask is not None:
             # A masked step passed the state through unchanged.
             keep = mask[t][:, None]
