@@ -1,20 +1,24 @@
 """Portable LSTM loops in plain TensorFlow: the path used off the GPU.
 
 - `classic_lstm`: the classic equations with tanh/sigmoid. Per step: the
-  input matmul (inside the loop for narrow inputs, one large matmul up front
-  for wide ones, see `projects_per_step`), one recurrent matmul and a few
-  elementwise ops. When training it keeps the gate activations and
-  differentiates with a hand-written backward pass: one reverse loop of fused
-  elementwise derivatives and one matmul per step on the recurrence, with the
-  weight gradients either accumulated step by step beside it or formed as
-  large matmuls over all steps afterwards. Autodiff through a while loop
-  instead stores and replays every small op (see PERF-NOTES).
+  input matmul, one recurrent matmul and a few elementwise ops. Each step's
+  gate derivatives are formed in the forward loop, beside the recurrence
+  (`_step`), so the backward needs three multiplications per step besides its
+  matmuls (`_step_backward`). Two ways to differentiate, chosen by input width
+  (`projects_per_step`):
+  - narrow inputs: the input matmul runs in the loop and autodiff
+    differentiates the loop, with `_step_backward` as each step's gradient
+    (`_step_with_gradient`); autodiff keeps per-step values without copies
+    and overlaps the weight gradients' small matmuls with the recurrence;
+  - wide inputs: one input projection up front, and a hand-written backward
+    over the whole sequence (`_projected_gradient`) whose weight gradients
+    are large matmuls over all steps, as cuDNN does.
 - `cell_loop`: any cell's `gate_step` with autodiff, over the input
   projection of all steps; used for variants, custom activations and
   recurrent dropout.
 
 Both return the carried hidden state of every step, time-major, plus the
-final cell state.
+final cell state. docs/performance.md has the measurements behind each choice.
 """
 
 from __future__ import annotations
@@ -83,25 +87,31 @@ def classic_lstm(
     Same arguments and results as `cudnn.cudnn_lstm`, so the two are
     interchangeable: `(hidden [time, batch, units], c_last)`, hidden being the
     carried state per step in processing order. `hand_written_gradient=False`
-    differentiates the loop with autodiff instead: for inference, where the
-    gates need not be kept, and inside `tf.cond`, whose gradient cannot
-    resolve a custom gradient's captures.
+    differentiates the loop with plain autodiff instead: for inference, where
+    nothing need be kept, and inside `tf.cond`, whose gradient cannot resolve
+    a custom gradient's captures.
     """
     time_major, mask = processing_order(inputs, mask, go_backwards)
     kernel, recurrent_kernel, bias = (
         keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
     )
     features, units = time_major.shape[-1], recurrent_kernel.shape[0]
+    time_steps = tf.shape(time_major)[0]
     if projects_per_step(features, units):
-        if not hand_written_gradient:
-            step_inputs = _per_step_projection(time_major, kernel, bias)
-            hidden, c_last, _ = _forward(
-                step_inputs, tf.shape(time_major)[0], recurrent_kernel, h0, c0, mask
-            )
-            return hidden, c_last
-        return _with_gradient(_stepwise_gradient, mask)(
-            time_major, kernel, bias, recurrent_kernel, h0, c0
+        # Read through a TensorArray: autodiff turns the reads into writes of
+        # the input gradient, where a slice's gradient would be a whole
+        # [time, batch, features] tensor per step.
+        steps = tf.TensorArray(time_major.dtype, size=time_steps).unstack(time_major)
+        hidden, c_last, _ = _forward(
+            lambda t: tf.nn.bias_add(tf.matmul(steps.read(t), kernel), bias),
+            time_steps,
+            recurrent_kernel,
+            h0,
+            c0,
+            mask,
+            step_gradient=hand_written_gradient,
         )
+        return hidden, c_last
     projected = tf.nn.bias_add(
         tf.matmul(tf.reshape(time_major, [-1, features]), kernel), bias
     )
@@ -145,56 +155,100 @@ def fused_lstm(projected, recurrent_kernel, h0, c0, mask=None, training=True):
     )
 
 
-def _per_step_projection(time_major, kernel, bias):
-    return lambda t: tf.nn.bias_add(tf.matmul(time_major[t], kernel), bias)
+def _step(z, c, with_factors=False):
+    """One step of the classic equations from z = x·W + h·U + b `[batch, 4u]`.
+
+    Returns `(h, c_new, factors)`; with `with_factors`, `factors` holds what
+    `_step_backward` needs, else it is empty.
+    """
+    units = c.shape[-1]
+    sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
+    gates = tf.sigmoid(sigmoid_part)
+    candidate = tf.tanh(candidate_part)
+    o, i, f = tf.split(gates, 3, axis=1)
+    c_new = f * c + i * candidate
+    tanh_c = tf.tanh(c_new)
+    h = o * tanh_c
+    if not with_factors:
+        return h, c_new, ()
+    # dc += dh·o·(1 - tanh²c); dz = [dh, dc, dc, dc]·factors, the factors being
+    # the gates' derivatives times what each gate multiplied.
+    dc_per_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
+    dz_factors = tf.concat(
+        [
+            tf.raw_ops.SigmoidGrad(y=gates, dy=tf.concat([tanh_c, candidate, c], 1)),
+            tf.raw_ops.TanhGrad(y=candidate, dy=i),
+        ],
+        axis=1,
+    )
+    return h, c_new, (dc_per_dh, dz_factors, f)
 
 
-def _forward(step_inputs, time_steps, recurrent_kernel, h0, c0, mask, keep_gates=False):
+def _step_backward(dh, dc, dc_per_dh, dz_factors, forget_gate):
+    """One step's gradient: from those of its outputs h and c to `(dz, dc_prev)`.
+
+    Three multiplications: the step's own derivatives were formed forward, off
+    the recurrence's critical path (`_step`).
+    """
+    dc = dc + dh * dc_per_dh
+    dz = tf.concat([dh, dc, dc, dc], axis=1) * dz_factors  # [batch, 4u]
+    return dz, dc * forget_gate
+
+
+@tf.custom_gradient
+def _step_with_gradient(z, c):
+    """`_step` whose gradient is `_step_backward`.
+
+    Inside a while loop, autodiff keeps the factors per step (TensorList
+    pushes, no copies) and adds the matmuls' gradients; this replaces only
+    the dozen small ops of the gate derivatives with three.
+    """
+    h, c_new, factors = _step(z, c, with_factors=True)
+
+    def grad(dh, dc_new):
+        return _step_backward(dh, dc_new, *factors)
+
+    return (h, c_new), grad
+
+
+def _forward(
+    step_inputs,
+    time_steps,
+    recurrent_kernel,
+    h0,
+    c0,
+    mask,
+    keep_factors=False,
+    step_gradient=False,
+):
     """The forward loop; `step_inputs(t)` gives x·W + b of step t.
 
     Returns `(hidden, c_last, saved)`: the carried h of every step
-    `[time, batch, u]`, the final c and, with `keep_gates`, stacked
-    `[time, batch, ...]` tensors of the backward pass's per-step factors (see
-    `_backward_loop`). They depend only on the step's own values, so the loop
-    computes them beside the recurrence, on another core, and the backward
-    loop is left with a few multiplications and one matmul per step.
+    `[time, batch, u]`, the final c and, with `keep_factors`, the stacked
+    `[time, batch, ...]` factors of `_step_backward` for a whole-sequence
+    backward loop. They depend only on the step's own values, so they are
+    computed beside the recurrence, on another core. `step_gradient` instead
+    differentiates each step with `_step_with_gradient` under autodiff.
     """
-    units = recurrent_kernel.shape[0]
     names = ("hidden", "dc_per_dh", "dz_factors", "forget_gates")
     arrays = tuple(
         tf.TensorArray(h0.dtype, size=time_steps)
-        for _ in (names if keep_gates else names[:1])
+        for _ in (names if keep_factors else names[:1])
     )
 
     def body(t, h, c, arrays):
         z = step_inputs(t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
-        sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
-        gates = tf.sigmoid(sigmoid_part)
-        candidate = tf.tanh(candidate_part)
-        o, i, f = tf.split(gates, 3, axis=1)
-        c_new = f * c + i * candidate
-        tanh_c = tf.tanh(c_new)
-        h_new = o * tanh_c
+        if step_gradient:
+            h_new, c_new = _step_with_gradient(z, c)
+            factors = ()
+        else:
+            h_new, c_new, factors = _step(z, c, with_factors=keep_factors)
         if mask is not None:
             keep = mask[t][:, None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
-        values = (h_new,)
-        if keep_gates:
-            # dc += dh·o·(1 - tanh²c); dz = [dh, dc, dc, dc]·factors, factors
-            # being the gates' derivatives times what each gate multiplied.
-            dc_per_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
-            dz_factors = tf.concat(
-                [
-                    tf.raw_ops.SigmoidGrad(
-                        y=gates, dy=tf.concat([tanh_c, candidate, c], 1)
-                    ),
-                    tf.raw_ops.TanhGrad(y=candidate, dy=i),
-                ],
-                axis=1,
-            )
-            values += (dc_per_dh, dz_factors, f)
-        arrays = tuple(a.write(t, v) for a, v in zip(arrays, values, strict=False))
+        values = (h_new, *factors)
+        arrays = tuple(a.write(t, v) for a, v in zip(arrays, values, strict=True))
         return t + 1, h_new, c_new, arrays
 
     _, _, c_last, arrays = tf.while_loop(
@@ -210,145 +264,69 @@ def _forward(step_inputs, time_steps, recurrent_kernel, h0, c0, mask, keep_gates
     return saved.pop("hidden"), c_last, saved
 
 
-def _backward_loop(
-    recurrent_kernel, h0, mask, saved, d_hidden, d_c_last, accumulate, accumulators
-):
-    """The reverse loop of the hand-written gradient.
+def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
+    """Forward over a precomputed projection, and a whole-sequence backward.
 
-    Each step turns the forward loop's saved factors into the gate gradient
-    dz `[batch, 4u]` with three multiplications, and one matmul carries the
-    gradient to the previous h. What the weights
-    need from dz is the caller's: `accumulate(t, dz, accumulators)` returns
-    the new accumulators (TensorArrays or running sums).
-
-    Returns `(dh0, dc0, accumulators)`.
+    The backward is one reverse loop: per step, `_step_backward` on the saved
+    factors and one matmul carrying the gradient to the previous h. It
+    returns the gradient of every step's projection (autodiff turns it into
+    large matmuls for the inputs, kernel and bias) and forms the recurrent
+    kernel's gradient as one large matmul over all steps, as cuDNN does.
     """
-    time_steps = tf.shape(d_hidden)[0]
+    time_steps = tf.shape(projected)[0]
+    hidden, c_last, saved = _forward(
+        lambda t: projected[t],
+        time_steps,
+        recurrent_kernel,
+        h0,
+        c0,
+        mask,
+        keep_factors=True,
+    )
     dc_per_dh, dz_factors, forget_gates = (
         saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
     )
 
-    def body(t, dh_next, dc_next, accumulators):
-        # Slicing a step off the first axis aliases the stacked tensor: no copy.
-        dh = d_hidden[t] + dh_next
-        dc = dc_next + dh * dc_per_dh[t]
-        dz = tf.concat([dh, dc, dc, dc], axis=1) * dz_factors[t]  # [batch, 4u]
-        dc_prev = dc * forget_gates[t]
-        if mask is not None:
-            # A masked step passed the state through unchanged.
-            keep = mask[t][:, None]
-            dz = tf.where(keep, dz, tf.zeros_like(dz))
-            dc_prev = tf.where(keep, dc_prev, dc_next)
-        dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
-        if mask is not None:
-            dh_prev = tf.where(keep, dh_prev, dh)
-        return t - 1, dh_prev, dc_prev, accumulate(t, dz, accumulators)
-
-    _, dh0, dc0, accumulators = tf.while_loop(
-        lambda t, *_: t >= 0,
-        body,
-        (time_steps - 1, tf.zeros_like(h0), d_c_last, accumulators),
-        maximum_iterations=time_steps,
-        parallel_iterations=PARALLEL_ITERATIONS,
-    )
-    return dh0, dc0, accumulators
-
-
-def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
-    """Forward over a precomputed projection, and its backward pass.
-
-    The backward returns the gradient of every step's projection (autodiff
-    turns it into large matmuls for the inputs, kernel and bias) and forms
-    the recurrent kernel's gradient as one large matmul over all steps.
-    """
-    time_steps = tf.shape(projected)[0]
-    hidden, c_last, saved = _forward(
-        lambda t: projected[t], time_steps, recurrent_kernel, h0, c0, mask, True
-    )
-
     def backward(d_hidden, d_c_last):
-        dh0, dc0, (d_projected,) = _backward_loop(
-            recurrent_kernel,
-            h0,
-            mask,
-            saved,
-            d_hidden,
-            d_c_last,
-            lambda t, dz, arrays: (arrays[0].write(t, dz),),
-            (tf.TensorArray(projected.dtype, size=time_steps),),
+        def body(t, dh_next, dc_next, d_projected):
+            # Slicing a step off the first axis aliases the stacked tensor.
+            dh = d_hidden[t] + dh_next
+            dz, dc_prev = _step_backward(
+                dh, dc_next, dc_per_dh[t], dz_factors[t], forget_gates[t]
+            )
+            if mask is not None:
+                # A masked step passed the state through unchanged.
+                keep = mask[t][:, None]
+                dz = tf.where(keep, dz, tf.zeros_like(dz))
+                dc_prev = tf.where(keep, dc_prev, dc_next)
+            dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+            if mask is not None:
+                dh_prev = tf.where(keep, dh_prev, dh)
+            return t - 1, dh_prev, dc_prev, d_projected.write(t, dz)
+
+        _, dh0, dc0, d_projected = tf.while_loop(
+            lambda t, *_: t >= 0,
+            body,
+            (
+                time_steps - 1,
+                tf.zeros_like(h0),
+                d_c_last,
+                tf.TensorArray(projected.dtype, size=time_steps),
+            ),
+            maximum_iterations=time_steps,
+            parallel_iterations=PARALLEL_ITERATIONS,
         )
         d_projected = d_projected.stack()  # [time, batch, 4u]
         units = recurrent_kernel.shape[0]
+        h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
         d_recurrent_kernel = tf.matmul(
-            tf.reshape(_previous_states(h0, hidden), [-1, units]),
+            tf.reshape(h_prev, [-1, units]),
             tf.reshape(d_projected, [-1, 4 * units]),
             transpose_a=True,
         )
         return d_projected, d_recurrent_kernel, dh0, dc0
 
     return (hidden, c_last), backward
-
-
-def _stepwise_gradient(time_major, kernel, bias, recurrent_kernel, h0, c0, mask):
-    """Forward with the input matmul inside the loop, and its backward pass.
-
-    The backward forms every gradient step by step, as Keras's autodiff does:
-    those matmuls depend only on the step's dz, so they run on another core
-    while the reverse recurrence goes on.
-    """
-    time_steps = tf.shape(time_major)[0]
-    hidden, c_last, saved = _forward(
-        _per_step_projection(time_major, kernel, bias),
-        time_steps,
-        recurrent_kernel,
-        h0,
-        c0,
-        mask,
-        True,
-    )
-
-    def backward(d_hidden, d_c_last):
-        h_prevs = _previous_states(h0, hidden)
-
-        def accumulate(t, dz, sums):
-            d_kernel, d_recurrent_kernel, d_bias, d_inputs = sums
-            return (
-                d_kernel + tf.matmul(time_major[t], dz, transpose_a=True),
-                d_recurrent_kernel + tf.matmul(h_prevs[t], dz, transpose_a=True),
-                d_bias + dz,  # summed over the batch once, after the loop
-                d_inputs.write(t, tf.matmul(dz, kernel, transpose_b=True)),
-            )
-
-        dh0, dc0, (d_kernel, d_recurrent_kernel, d_bias, d_inputs) = _backward_loop(
-            recurrent_kernel,
-            h0,
-            mask,
-            saved,
-            d_hidden,
-            d_c_last,
-            accumulate,
-            (
-                tf.zeros_like(kernel),
-                tf.zeros_like(recurrent_kernel),
-                tf.zeros_like(d_hidden[0, :, :1]) + tf.zeros_like(bias),  # [batch, 4u]
-                tf.TensorArray(time_major.dtype, size=time_steps),
-            ),
-        )
-        return (
-            d_inputs.stack(),
-            d_kernel,
-            tf.reduce_sum(d_bias, 0),
-            d_recurrent_kernel,
-            dh0,
-            dc0,
-        )
-
-    return (hidden, c_last), backward
-
-
-def _previous_states(h0, hidden):
-    """The h each step started from: `[h0, hidden[:-1]]`."""
-    return tf.concat([h0[None], hidden[:-1]], axis=0)
 
 
 def _with_gradient(forward_and_backward, mask):

@@ -158,17 +158,21 @@ def test_tf_module_export_with_step_signature(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), whole(x), atol=1e-5)
 
 
-def test_saved_model_of_a_training_call_keeps_its_gradient(tmp_path):
-    """The hand-written gradient is saved with the function and still works."""
+@pytest.mark.parametrize("features", [3, 8], ids=["narrow", "wide"])
+def test_saved_model_of_a_training_call_keeps_its_gradient(tmp_path, features):
+    """The hand-written gradient is saved with the function and still works.
+
+    Narrow and wide inputs take the two gradient paths of `fallback`.
+    """
     layer = lstm_keras.LSTM(4, return_sequences=True)
-    layer.build((None, None, 3))
+    layer.build((None, None, features))
 
     class Trainer(tf.Module):
         def __init__(self):
             super().__init__()
             self.layer = layer
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None, 3])])
+        @tf.function(input_signature=[tf.TensorSpec([None, None, features])])
         def loss_and_gradient(self, x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
@@ -176,7 +180,7 @@ def test_saved_model_of_a_training_call_keeps_its_gradient(tmp_path):
             return loss, tape.gradient(loss, x)
 
     module = Trainer()
-    x = tf.constant(random_inputs())
+    x = tf.constant(random_inputs(features=features))
     expected = module.loss_and_gradient(x)
     tf.saved_model.save(module, str(tmp_path / "trainer"))
     loaded = tf.saved_model.load(str(tmp_path / "trainer"))
