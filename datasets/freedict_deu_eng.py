@@ -8,15 +8,21 @@ translation as first definition line. `extract_pairs` keeps those, cleaning
 dictionary markup (part-of-speech tags, region labels, optional parts, listed
 alternatives).
 
-The extracted corpus ships as `freedict_deu_eng.tsv.gz` (GPL, see
-`LICENSES/freedict-deu-eng.md`), so the demo needs neither the package nor
-root. Rebuild it with `python -m lstm_keras_datasets.freedict_deu_eng` when the
-package is installed.
+Entries also quote usage examples on indented lines,
+`"German sentence."  - English sentence.`: about 37k more pairs, sentences and
+phrases, that are not headwords. `extract_examples` keeps those as extra
+training data (`load_examples`), each marked `sentence` or `phrase`.
+
+The extracted pairs ship as `freedict_deu_eng.tsv.gz` and
+`freedict_deu_eng_examples.tsv.gz` (GPL, see `LICENSES/freedict-deu-eng.md`),
+so the demo needs neither the package nor root. Rebuild them with
+`python -m lstm_keras_datasets.freedict_deu_eng` when the package is installed.
 
 Example:
 
     from lstm_keras_datasets import freedict_deu_eng
     pairs = freedict_deu_eng.load()  # [(german, english), ...]
+    extra = freedict_deu_eng.load_examples()  # [(german, english, kind), ...]
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import importlib.resources
+import os
 import re
 from collections.abc import Iterable, Iterator
 
 DICT_PATH = "/usr/share/dictd/freedict-deu-eng.dict.dz"
 INDEX_PATH = "/usr/share/dictd/freedict-deu-eng.index"
 CORPUS_FILE = "freedict_deu_eng.tsv.gz"
-# Pairs the shipped file holds; `tests/datasets` checks it.
+EXAMPLES_FILE = "freedict_deu_eng_examples.tsv.gz"
+# Pairs the shipped files hold; `tests/datasets` checks them.
 CORPUS_PAIRS = 10638
+EXAMPLE_PAIRS = {"sentence": 6718, "phrase": 25978}
 
 _BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 # Headword line: text, optional /IPA/ pronunciation, optional <pos> tag.
@@ -46,6 +55,8 @@ _POS_TAG = re.compile(r"\s*<[^>]*>")  # <int>, <v>, <n> ...
 _OPTIONAL = re.compile(r"\s*\([^()]*\)")  # optional words: "ensure (that)"
 _WORD_ALTERNATIVE = re.compile(r"([\w'-]+)(?:/[\w'-]+)+")  # "about/around"
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.!?;:])")
+# A quoted usage example on an indented line: `  "Deutsch."  - English.`
+_EXAMPLE = re.compile(r'^\s+"(.+)"\s+-\s+(.+?)\s*$')
 
 
 def decode_base64_number(text: str) -> int:
@@ -124,6 +135,49 @@ def parse_entry(entry: str) -> tuple[str, str] | None:
     return german, english
 
 
+def parse_examples(entry: str) -> list[tuple[str, str, str]]:
+    """Returns the entry's usage examples as (german, english, kind) triples.
+
+    `kind` is `sentence` when both sides pass the sentence test the headword
+    corpus uses, else `phrase`. Phrases keep the first listed English
+    alternative; phrases with placeholders (`jdm.`, `sth.`) or leftover
+    alternatives and ellipses are dropped: they never occur in real sentences.
+    """
+    examples = []
+    for line in entry.split("\n")[1:]:
+        match = _EXAMPLE.match(line)
+        if not match:
+            continue
+        english_all = _POS_TAG.sub("", _LABEL.sub("", match.group(2)))
+        english_raw = _ALTERNATIVE_SPLIT.split(english_all)[0]
+        german, english = _clean_text(match.group(1)), _clean_text(english_raw)
+        if _is_sentence(german) and _is_sentence(english):
+            examples.append((german, english, "sentence"))
+            continue
+        if "," not in german:  # else the comma may belong to the phrase
+            english = english.split(", ")[0]
+        text = german + " " + english
+        if (
+            german
+            and english
+            and not _PLACEHOLDERS.search(text)
+            and not any(mark in text for mark in ("/", "…", "...", "(", ")", "<"))
+        ):
+            examples.append((german, english, "phrase"))
+    return examples
+
+
+def extract_examples(dict_bytes: bytes, index_lines: Iterable[str]) -> list[tuple]:
+    """All usage examples, in index order, exact duplicate pairs kept once."""
+    examples, seen = [], set()
+    for entry in read_entries(dict_bytes, index_lines):
+        for example in parse_examples(entry):
+            if example[:2] not in seen:
+                seen.add(example[:2])
+                examples.append(example)
+    return examples
+
+
 def extract_pairs(dict_bytes: bytes, index_lines: Iterable[str]) -> list[tuple]:
     """All example sentence pairs, in index order, exact duplicates kept once."""
     pairs, seen = [], set()
@@ -138,7 +192,18 @@ def extract_pairs(dict_bytes: bytes, index_lines: Iterable[str]) -> list[tuple]:
 def build(
     dict_path: str = DICT_PATH, index_path: str = INDEX_PATH
 ) -> list[tuple[str, str]]:
-    """Extracts the pairs from the installed Debian package's files."""
+    """Extracts the sentence pairs from the installed Debian package's files."""
+    return extract_pairs(*_read_package(dict_path, index_path))
+
+
+def build_examples(
+    dict_path: str = DICT_PATH, index_path: str = INDEX_PATH
+) -> list[tuple[str, str, str]]:
+    """Extracts the usage examples from the installed Debian package's files."""
+    return extract_examples(*_read_package(dict_path, index_path))
+
+
+def _read_package(dict_path: str, index_path: str) -> tuple[bytes, list[str]]:
     try:
         with gzip.open(dict_path, "rb") as file:
             dict_bytes = file.read()
@@ -149,35 +214,56 @@ def build(
             f"FreeDict dictionary not found ({error.filename}); install it with "
             "`apt-get install -y dict-freedict-deu-eng`."
         ) from None
-    return extract_pairs(dict_bytes, index_lines)
+    return dict_bytes, index_lines
 
 
-def write_tsv_gz(pairs: Iterable[tuple[str, str]], path: str) -> None:
-    """Writes pairs as gzip-compressed UTF-8 `german TAB english` lines."""
+def write_tsv_gz(rows: Iterable[tuple[str, ...]], path: str) -> None:
+    """Writes rows as gzip-compressed UTF-8 tab-separated lines."""
     # mtime=0 keeps the file byte-identical between rebuilds.
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as z:
-        for german, english in pairs:
-            z.write(f"{german}\t{english}\n".encode())
+        for row in rows:
+            z.write(("\t".join(row) + "\n").encode())
 
 
-def load() -> list[tuple[str, str]]:
-    """Reads the shipped corpus: a list of (german, english) pairs."""
-    resource = importlib.resources.files(__package__).joinpath(CORPUS_FILE)
+def _read_shipped(name: str) -> list[tuple[str, ...]]:
+    resource = importlib.resources.files(__package__).joinpath(name)
     with resource.open("rb") as raw, gzip.open(raw, "rt", encoding="utf-8") as text:
         return [tuple(line.rstrip("\n").split("\t")) for line in text]
 
 
+def load() -> list[tuple[str, str]]:
+    """Reads the shipped corpus: a list of (german, english) pairs."""
+    return _read_shipped(CORPUS_FILE)
+
+
+def load_examples(kinds: Iterable[str] = ("sentence", "phrase")) -> list[tuple]:
+    """Reads the shipped usage examples of the given kinds: (german, english, kind)."""
+    kinds = tuple(kinds)
+    unknown = set(kinds) - set(EXAMPLE_PAIRS)
+    if unknown:
+        raise ValueError(
+            f"Unknown example kind {sorted(unknown)[0]!r}; expected one of "
+            f"{', '.join(EXAMPLE_PAIRS)}."
+        )
+    return [row for row in _read_shipped(EXAMPLES_FILE) if row[2] in kinds]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Rebuilds the shipped corpus from the installed Debian package."""
+    """Rebuilds the shipped files from the installed Debian package."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", default=None, help="TSV.gz to write")
-    args = parser.parse_args(argv)
-    pairs = build()
-    output = args.output or str(
-        importlib.resources.files(__package__).joinpath(CORPUS_FILE)
+    parser.add_argument(
+        "--output-dir", default=None, help="folder to write both TSV.gz files to"
     )
-    write_tsv_gz(pairs, output)
-    print(f"Wrote {len(pairs)} sentence pairs to {output}")
+    args = parser.parse_args(argv)
+    folder = args.output_dir or str(importlib.resources.files(__package__))
+    package = _read_package(DICT_PATH, INDEX_PATH)
+    pairs, examples = extract_pairs(*package), extract_examples(*package)
+    write_tsv_gz(pairs, os.path.join(folder, CORPUS_FILE))
+    write_tsv_gz(examples, os.path.join(folder, EXAMPLES_FILE))
+    print(
+        f"Wrote {len(pairs)} sentence pairs and {len(examples)} usage examples "
+        f"to {folder}"
+    )
 
 
 if __name__ == "__main__":

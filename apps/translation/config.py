@@ -6,6 +6,13 @@ import dataclasses
 
 from lstm_keras.app import TrainConfig
 
+# data.dictionary_examples -> the kinds of shipped usage examples it adds.
+DICTIONARY_EXAMPLE_KINDS = {
+    "none": (),
+    "sentences": ("sentence",),
+    "sentences+phrases": ("sentence", "phrase"),
+}
+
 
 def _check_choice(name, value, choices):
     if value not in choices:
@@ -31,6 +38,10 @@ class DataConfig:
         target_language: target file prefix for `folder:` sources.
         reverse: swap source and target after loading.
         max_examples: keep only the first N pairs after cleaning (0: all).
+        dictionary_examples: extra TRAINING pairs from the FreeDict entries'
+            quoted usage examples (`builtin` source only; never in validation
+            or test): `none`, `sentences` (6.7k sentence pairs) or
+            `sentences+phrases` (plus 26k short phrase pairs).
         unicode_normalization: `NFC`, `NFKC` or `none`.
         max_length_ratio: drop pairs whose character lengths differ more than
             this factor (misaligned pairs).
@@ -49,6 +60,7 @@ class DataConfig:
     target_language: str = "en"
     reverse: bool = False
     max_examples: int = 0
+    dictionary_examples: str = "none"
     unicode_normalization: str = "NFC"
     max_length_ratio: float = 3.0
     validation_fraction: float = 0.05
@@ -67,6 +79,16 @@ class DataConfig:
             ("NFC", "NFKC", "none"),
         )
         _check_choice("data.tokenizer_type", self.tokenizer_type, ("unigram", "bpe"))
+        _check_choice(
+            "data.dictionary_examples",
+            self.dictionary_examples,
+            tuple(DICTIONARY_EXAMPLE_KINDS),
+        )
+        if self.dictionary_examples != "none" and self.source != "builtin":
+            raise ValueError(
+                "data.dictionary_examples adds FreeDict German-English pairs and "
+                f"needs data.source=builtin; got data.source={self.source!r}"
+            )
         _check_at_least("data.vocabulary_size", self.vocabulary_size, 8)
         _check_at_least("data.max_source_length", self.max_source_length, 2)
         _check_at_least("data.max_target_length", self.max_target_length, 2)

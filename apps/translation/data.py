@@ -19,9 +19,12 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+from .config import DICTIONARY_EXAMPLE_KINDS
+
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_NON_WORD = re.compile(r"\W+")
 
 Pair = tuple[str, str]
 
@@ -246,7 +249,50 @@ def load_splits(data_config) -> tuple[dict[str, list[Pair]], dict[str, int]]:
                 f"The {name} split is empty ({len(pairs)} pairs after cleaning); "
                 "use more data or larger split fractions."
             )
+    kinds = DICTIONARY_EXAMPLE_KINDS[data_config.dictionary_examples]
+    if kinds:
+        from lstm_keras_datasets import freedict_deu_eng
+
+        examples = [row[:2] for row in freedict_deu_eng.load_examples(kinds)]
+        if data_config.reverse:
+            examples = [(target, source) for source, target in examples]
+        examples, _ = clean_pairs(
+            examples, data_config.unicode_normalization, data_config.max_length_ratio
+        )
+        added, held_out = add_training_pairs(splits, examples)
+        counts["dictionary_examples"] = added
+        counts["dictionary_examples_held_out"] = held_out
     return splits, counts
+
+
+def add_training_pairs(
+    splits: dict[str, list[Pair]], extra: Iterable[Pair]
+) -> tuple[int, int]:
+    """Appends `extra` pairs to the train split only; returns (added, held out).
+
+    A pair sharing its source or its target with a validation or test pair
+    (ignoring case, spaces and punctuation: "I hate you." matches "I hate
+    you!") is held out, and one already in training is skipped: the
+    evaluation splits stay exactly what they were, none of them seen in
+    training.
+    """
+    evaluation = splits["validation"] + splits["test"]
+    sources = {_match_key(source) for source, _ in evaluation}
+    targets = {_match_key(target) for _, target in evaluation}
+    seen = set(splits["train"])
+    added = held_out = 0
+    for pair in extra:
+        if _match_key(pair[0]) in sources or _match_key(pair[1]) in targets:
+            held_out += 1
+        elif pair not in seen:
+            seen.add(pair)
+            splits["train"].append(pair)
+            added += 1
+    return added, held_out
+
+
+def _match_key(text: str) -> str:
+    return _NON_WORD.sub("", text.casefold())
 
 
 def make_dataset(

@@ -2,6 +2,7 @@
 
 import base64
 import gzip
+import importlib.resources
 import os
 
 import pytest
@@ -20,6 +21,15 @@ _ENTRIES = [
     "Aufgabe der Polizei ist es, das zu tun.\nThe police ensure (that) it is done.\n",
     "Das nenne ich …!\nTalk about …! [coll.]\n",
     "Haus /haʊs/ <n>\nhouse <n>\n",
+    # Usage examples: quoted German, two spaces, dash, English.
+    "ungeklärt /ˈʊnɡəklˌɛɾt/ <adj>\nunaccounted for <adj>\n"
+    '      "Eine Stunde blieb ungeklärt."  - An hour was left unaccounted for.\n'
+    '      "Er hat ein blaues Auge."  - He has a black eye. [Br.] , A shiner.\n'
+    '      "auf dem rechten Weg"  - on the right track\n'
+    '      "radioaktiver Niederschlag"  - fall-out <n>, local fall-out\n'
+    '      "jdm. etw. geben"  - give sb. sth.\n'
+    '      "Sie ist/war da."  - She is/was there.\n'
+    " see: {unklar}\n",
 ]
 
 
@@ -80,6 +90,39 @@ def test_build_parses_sentences_and_cleans_markup(tmp_path):
     ]
 
 
+def test_build_examples_keeps_quoted_usage_examples(tmp_path):
+    examples = freedict_deu_eng.build_examples(*_write_dictd(tmp_path))
+    assert examples == [
+        (
+            "Eine Stunde blieb ungeklärt.",
+            "An hour was left unaccounted for.",
+            "sentence",
+        ),
+        ("Er hat ein blaues Auge.", "He has a black eye.", "sentence"),
+        ("auf dem rechten Weg", "on the right track", "phrase"),
+        ("radioaktiver Niederschlag", "fall-out", "phrase"),
+        ("Sie ist da.", "She is there.", "sentence"),
+    ]
+
+
+def test_load_examples_filters_kinds_and_rejects_unknown_ones():
+    sentences = freedict_deu_eng.load_examples(["sentence"])
+    assert {kind for _, _, kind in sentences} == {"sentence"}
+    with pytest.raises(ValueError, match="Unknown example kind 'word'"):
+        freedict_deu_eng.load_examples(["sentence", "word"])
+
+
+def test_shipped_examples_are_intact():
+    examples = freedict_deu_eng.load_examples()
+    counts = {kind: 0 for kind in freedict_deu_eng.EXAMPLE_PAIRS}
+    for example in examples:
+        assert len(example) == 3 and all(side.strip() == side for side in example)
+        assert example[0] and example[1]
+        counts[example[2]] += 1
+    assert counts == freedict_deu_eng.EXAMPLE_PAIRS
+    assert len({example[:2] for example in examples}) == len(examples)
+
+
 def test_build_without_package_names_the_install_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install"):
         freedict_deu_eng.build(str(tmp_path / "no.dict.dz"), str(tmp_path / "no"))
@@ -113,5 +156,8 @@ def test_shipped_corpus_license_and_provenance_ship_beside_it():
     not os.path.exists(freedict_deu_eng.DICT_PATH),
     reason="Debian package dict-freedict-deu-eng not installed",
 )
-def test_rebuild_from_package_reproduces_shipped_corpus():
-    assert freedict_deu_eng.build() == freedict_deu_eng.load()
+def test_rebuild_from_package_reproduces_shipped_files(tmp_path):
+    freedict_deu_eng.main(["--output-dir", str(tmp_path)])
+    for name in (freedict_deu_eng.CORPUS_FILE, freedict_deu_eng.EXAMPLES_FILE):
+        shipped = importlib.resources.files("lstm_keras_datasets") / name
+        assert (tmp_path / name).read_bytes() == shipped.read_bytes(), name

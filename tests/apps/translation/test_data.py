@@ -165,3 +165,41 @@ def test_bad_model_config_values_are_one_line_errors():
         ModelConfig(attention="dot")
     with pytest.raises(ValueError, match="model.beam_size must be >= 1"):
         ModelConfig(beam_size=0)
+
+
+def test_add_training_pairs_holds_out_anything_matching_evaluation_pairs():
+    splits = {
+        "train": [("Guten Tag.", "Good day.")],
+        "validation": [("Ich hasse dich!", "I hate you!")],
+        "test": [("Was ist los?", "What is wrong?")],
+    }
+    evaluation = {name: list(splits[name]) for name in ("validation", "test")}
+    extra = [
+        ("Ich hasse dich.", "I loathe you."),  # source as validation, but for "."
+        ("Was ist denn los?", "what is WRONG"),  # target as test, case aside
+        ("Guten Tag.", "Good day."),  # already in training
+        ("Danke.", "Thanks."),
+        ("Danke.", "Thanks."),
+    ]
+    assert data.add_training_pairs(splits, extra) == (1, 2)
+    assert splits["train"] == [("Guten Tag.", "Good day."), ("Danke.", "Thanks.")]
+    assert {name: splits[name] for name in evaluation} == evaluation
+
+
+def test_dictionary_examples_grow_only_the_train_split():
+    plain, plain_counts = data.load_splits(DataConfig())
+    extended, counts = data.load_splits(DataConfig(dictionary_examples="sentences"))
+    assert extended["validation"] == plain["validation"]
+    assert extended["test"] == plain["test"]
+    assert extended["train"][: len(plain["train"])] == plain["train"]
+    added = counts["dictionary_examples"]
+    assert added > 6000 and counts["dictionary_examples_held_out"] > 0
+    assert len(extended["train"]) == len(plain["train"]) + added
+    assert "dictionary_examples" not in plain_counts
+
+
+def test_dictionary_examples_need_the_builtin_source():
+    with pytest.raises(ValueError, match="needs data.source=builtin"):
+        DataConfig(source="tsv:x.tsv", dictionary_examples="sentences")
+    with pytest.raises(ValueError, match="data.dictionary_examples must be one of"):
+        DataConfig(dictionary_examples="words")
