@@ -42,7 +42,7 @@ class LSTM(keras.layers.RNN):
 
     - `"cudnn"`: one fused `CudnnRNNV3` call, chosen at run time when the op is
       placed on a GPU and the mask is right-padded;
-    - `"fused"`: a portable TensorFlow loop with a hand-written backward pass,
+    - `"fused"`: a portable TensorFlow loop with hand-written gate gradients,
       used everywhere else for the classic equations;
     - `"cell_loop"`: the cell's `gate_step` with autodiff, for variants,
       custom activations and recurrent dropout.
