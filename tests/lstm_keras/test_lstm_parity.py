@@ -99,6 +99,25 @@ def test_gradients_match_keras(option_name, mask_name, in_function, width):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
 
 
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
+@pytest.mark.parametrize("output", [0, 1, 2], ids=["last_output", "h", "c"])
+def test_gradient_of_one_output_alone(output, width):
+    """A loss on one output leaves the others without gradient (None upstream)."""
+    features = INPUT_WIDTHS[width]
+    ours, theirs = matched_pair(features=features, return_state=True)
+    x, mask = tf.constant(random_inputs(features=features)), masks()["holes"]
+
+    @tf.function
+    def gradients(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(layer(x, mask=mask, training=True)[output] ** 2)
+        return tape.gradient(loss, [x, *layer.trainable_variables])
+
+    for a, b in zip(gradients(ours), gradients(theirs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
 @hypothesis.settings(max_examples=12, deadline=None)
 @hypothesis.given(
     batch=st.integers(1, 3),
