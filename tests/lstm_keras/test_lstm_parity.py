@@ -183,3 +183,24 @@ def test_weights_move_both_ways_with_keras():
     theirs.set_weights(ours.get_weights())
     x = random_inputs()
     np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
+@pytest.mark.parametrize("mask_name", ["none", "holes"])
+def test_fallback_compiles_with_xla(width, mask_name):
+    """`use_cudnn=False` leaves no cuDNN twin, so XLA may compile the fallback."""
+    features = INPUT_WIDTHS[width]
+    ours, theirs = matched_pair(
+        features=features, return_sequences=True, use_cudnn=False
+    )
+    x, mask = tf.constant(random_inputs(features=features)), masks()[mask_name]
+
+    def outputs_and_gradients(layer):
+        with tf.GradientTape() as tape:
+            outputs = layer(x, mask=mask, training=True)
+            loss = tf.reduce_sum(outputs**2)
+        return [outputs, *tape.gradient(loss, layer.trainable_variables)]
+
+    compiled = tf.function(outputs_and_gradients, jit_compile=True)
+    for a, b in zip(compiled(ours), outputs_and_gradients(theirs), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
