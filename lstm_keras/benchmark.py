@@ -2,9 +2,11 @@
 
 Both layers get the same weights and inputs; calls alternate between them so
 that machine noise hits both alike, and the table reports medians and the
-ratio keras / ours (above 1 means ours is faster).
+ratio keras / ours (above 1 means ours is faster). With `--xla`, a second
+table times both layers compiled with XLA (`jit_compile=True`; ours with
+`use_cudnn=False`, since a cuDNN twin cannot live in an XLA cluster).
 
-    lstm-keras bench [--write docs/benchmarks.md] [--repeats 20]
+    lstm-keras bench [--write docs/benchmarks.md] [--repeats 20] [--xla]
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import numpy as np
 SHAPES = ((64, 100, 40, 128), (16, 500, 40, 128), (32, 50, 256, 256))
 
 
-def _build_pair(batch, steps, features, units):
+def _build_pair(batch, steps, features, units, use_cudnn="auto"):
     import keras
     import tensorflow as tf
 
     import lstm_keras
 
-    ours = lstm_keras.LSTM(units, return_sequences=True)
+    ours = lstm_keras.LSTM(units, return_sequences=True, use_cudnn=use_cudnn)
     theirs = keras.layers.LSTM(units, return_sequences=True)
     ours.build((batch, steps, features))
     theirs.build((batch, steps, features))
@@ -37,14 +39,14 @@ def _build_pair(batch, steps, features, units):
     return ours, theirs, x
 
 
-def _functions(layer, x):
+def _functions(layer, x, jit_compile=False):
     import tensorflow as tf
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def forward():
         return layer(x)
 
-    @tf.function
+    @tf.function(jit_compile=jit_compile)
     def train_step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.square(layer(x, training=True)))
@@ -62,10 +64,13 @@ def _time(function):
     return time.perf_counter() - start
 
 
-def measure(shape, repeats):
+def measure(shape, repeats, xla=False):
     """Median seconds `{(which, phase): seconds}` for one shape."""
-    ours, theirs, x = _build_pair(*shape)
-    functions = {"ours": _functions(ours, x), "keras": _functions(theirs, x)}
+    ours, theirs, x = _build_pair(*shape, use_cudnn=False if xla else "auto")
+    functions = {
+        "ours": _functions(ours, x, jit_compile=xla),
+        "keras": _functions(theirs, x, jit_compile=xla),
+    }
     times = {(who, phase): [] for who in functions for phase in ("forward", "train")}
     for forward, train_step in functions.values():  # Trace and warm up.
         for _ in range(2):
@@ -87,20 +92,21 @@ def _device_name():
     return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def run(repeats):
+def run(repeats, xla=False):
     import keras
     import tensorflow as tf
 
     rows = []
     for shape in SHAPES:
-        result = measure(shape, repeats)
+        result = measure(shape, repeats, xla=xla)
         rows.append((shape, result))
         print(_format_row(shape, result), flush=True)
     # Other work on the machine skews absolute times; ratios hold better.
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     header = (
         f"Measured {datetime.date.today()} on {_device_name()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, float32, "
+        + ("both compiled with XLA, " if xla else "")
+        + f"TensorFlow {tf.__version__}, Keras {keras.__version__}, float32, "
         f"median of {repeats} alternating runs; load average during the run "
         f"{load}. Ratio = keras / ours (above 1: ours is faster)."
     )
@@ -128,7 +134,8 @@ def _format_row(shape, result):
     )
 
 
-def to_markdown(header, rows):
+def to_markdown(header, rows, xla=None):
+    """The benchmarks page; `xla` is `(header, rows)` of the XLA table or None."""
     lines = [
         "# Benchmarks",
         "",
@@ -144,6 +151,20 @@ def to_markdown(header, rows):
         *(_format_row(shape, result) for shape, result in rows),
         "",
     ]
+    if xla is not None:
+        xla_header, xla_rows = xla
+        lines += [
+            "## Compiled with XLA",
+            "",
+            "Both layers inside `tf.function(jit_compile=True)`, ours with "
+            "`use_cudnn=False` (`lstm-keras bench --xla`).",
+            "",
+            xla_header,
+            "",
+            _TABLE_HEAD,
+            *(_format_row(shape, result) for shape, result in xla_rows),
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -153,13 +174,21 @@ def main(argv=None):
     )
     parser.add_argument("--repeats", type=int, default=20, help="timed runs per case")
     parser.add_argument("--write", metavar="FILE", help="also write the table here")
+    parser.add_argument(
+        "--xla", action="store_true", help="also time both layers compiled with XLA"
+    )
     args = parser.parse_args(argv)
     print(_TABLE_HEAD)
     header, rows = run(args.repeats)
     print(header)
+    xla = None
+    if args.xla:
+        print(_TABLE_HEAD)
+        xla = run(args.repeats, xla=True)
+        print(xla[0])
     if args.write:
         with open(args.write, "w") as file:
-            file.write(to_markdown(header, rows))
+            file.write(to_markdown(header, rows, xla))
         print(f"wrote {args.write}")
     return 0
 
