@@ -77,6 +77,8 @@ class TranslationApp(App):
                 config.train.batch_size,
                 shuffle=shuffle,
                 seed=config.train.seed,
+                # Validation keeps plain batches: its loss stays comparable.
+                batch_tokens=data_config.batch_tokens if shuffle else 0,
             )
 
         return AppData(

@@ -203,3 +203,23 @@ def test_dictionary_examples_need_the_builtin_source():
         DataConfig(source="tsv:x.tsv", dictionary_examples="sentences")
     with pytest.raises(ValueError, match="data.dictionary_examples must be one of"):
         DataConfig(dictionary_examples="words")
+
+
+def test_bucket_batch_sizes_give_short_pairs_larger_batches():
+    assert data.bucket_batch_sizes(64) == [64] * 7
+    # Buckets hold pairs of at most 7, 11, 15, 19, 25, 33 pieces, then longer.
+    assert data.bucket_batch_sizes(64, 1540) == [220, 140, 102, 81, 64, 64, 64]
+    with pytest.raises(ValueError, match="data.batch_tokens must be >= 0"):
+        data.bucket_batch_sizes(64, -1)
+
+
+def test_token_batches_hold_more_short_pairs_and_cover_every_pair():
+    short = [[5] * 3 for _ in range(100)]  # 4 pieces with EOS: first bucket
+    long = [[6] * 20 for _ in range(10)]  # 21 pieces: fifth bucket
+    sources, targets = short + long, short + long
+    plain = list(data.make_dataset(sources, targets, batch_size=8))
+    token = list(data.make_dataset(sources, targets, batch_size=8, batch_tokens=70))
+    sizes = sorted(len(labels) for _, labels in token)
+    assert sorted(len(labels) for _, labels in plain) == [2, 4] + [8] * 13
+    assert sizes == [2, 8] + [10] * 10  # 70 // 7 short pairs a batch
+    assert sum(sizes) == len(sources)
