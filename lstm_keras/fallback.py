@@ -161,7 +161,7 @@ def _step(z, c, with_factors=False):
     Returns `(h, c_new, factors)`; with `with_factors`, `factors` holds what
     `_step_backward` needs, else it is empty.
     """
-    units = c.shape[-1]
+    units = z.shape[-1] // 4  # static from the kernels, even when c is not
     sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
     gates = tf.sigmoid(sigmoid_part)
     candidate = tf.tanh(candidate_part)

@@ -204,3 +204,29 @@ def test_fallback_compiles_with_xla(width, mask_name):
     compiled = tf.function(outputs_and_gradients, jit_compile=True)
     for a, b in zip(compiled(ours), outputs_and_gradients(theirs), strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
+@pytest.mark.parametrize("training", [False, True])
+def test_states_of_unknown_static_shape(width, training):
+    """States traced as `[None, None]` (e.g. a while loop's relaxed shapes)."""
+    features = INPUT_WIDTHS[width]
+    ours, theirs = matched_pair(
+        features=features, return_sequences=True, return_state=True
+    )
+    x = random_inputs(features=features)
+    state = [random_state(1), random_state(2)]
+    unknown = tf.TensorSpec([None, None], tf.float32)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, None, features]), unknown, unknown]
+    )
+    def run(x, h, c):
+        with tf.GradientTape() as tape:
+            tape.watch([h, c])
+            outputs = ours(x, initial_state=[h, c], training=training)
+        return outputs, tape.gradient(tf.reduce_sum(outputs[0]), [h, c])
+
+    outputs, _ = run(x, *state)
+    for a, b in zip(outputs, theirs(x, initial_state=state), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
