@@ -191,8 +191,7 @@ def beam_search(model, source_ids, beam_size, alpha, max_length):
         shape_invariants=(
             tf.TensorShape([]),
             tf.TensorShape([None, beam_size]),
-            # The units stay static: layers may build step weights from them.
-            [(tf.TensorShape([None, model.units]),) * 2 for _ in states],
+            [(tf.TensorShape([None, None]),) * 2 for _ in states],
             tf.TensorShape([None, beam_size]),
             tf.TensorShape([None, beam_size]),
             tf.TensorShape([None, beam_size]),
