@@ -7,7 +7,7 @@ import logging
 import keras
 import tensorflow as tf
 
-from lstm_keras import cudnn, fallback
+from lstm_keras import cudnn, fallback, input_checks
 from lstm_keras.cell import LSTMCell
 
 logger = logging.getLogger("lstm_keras")
@@ -191,7 +191,25 @@ class LSTM(keras.layers.RNN):
         """Extra constructor arguments a variant's cell takes (popped from kwargs)."""
         return {}
 
+    def __call__(self, *args, **kwargs):
+        # Before Keras's own __call__, so that a wrong shape is one line naming
+        # the argument rather than an op error wrapped in Keras's call report.
+        arguments = dict(
+            zip(("sequences", "initial_state", "mask"), args, strict=False)
+        )
+        arguments.update(kwargs)
+        input_checks.check_call(
+            self,
+            arguments.get("sequences"),
+            arguments.get("initial_state"),
+            arguments.get("mask"),
+        )
+        return super().__call__(*args, **kwargs)
+
     def call(self, sequences, initial_state=None, mask=None, training=False):
+        if not sequences.dtype.is_floating:
+            # Keras's LSTM promotes integer inputs in its matmuls.
+            sequences = tf.cast(sequences, self.compute_dtype)
         return super().call(
             sequences, mask=mask, training=training, initial_state=initial_state
         )
@@ -223,10 +241,11 @@ class LSTM(keras.layers.RNN):
             `(outputs [batch, time, units], [h, c])`. Running a sequence chunk
             by chunk, carrying the states, gives the whole-sequence result.
         """
-        inputs = tf.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        inputs = tf.cast(tf.convert_to_tensor(inputs), self.compute_dtype)
         if not self.built:
             self.build(inputs.shape)
-        states = [tf.convert_to_tensor(s, dtype=self.compute_dtype) for s in states]
+        input_checks.check_call(self, inputs, states, mask, states_name="states")
+        states = [tf.cast(s, self.compute_dtype) for s in states]
         _, outputs, new_states = self._run(
             inputs,
             states,

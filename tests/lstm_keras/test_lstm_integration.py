@@ -146,6 +146,87 @@ def test_wrong_input_rank_is_a_clear_error():
         lstm_keras.LSTM(3)(np.zeros((2, 3), "float32"))
 
 
+def _built_layer(**kwargs):
+    layer = lstm_keras.LSTM(4, **kwargs)
+    layer.build((None, None, 3))
+    return layer
+
+
+_X = np.zeros((2, 5, 3), "float32")
+
+
+def _state(units):
+    return np.zeros((2, units), "float32")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: _built_layer()(np.zeros((2, 5, 7), "float32")),
+            r"built for inputs with 3 features; got inputs of shape \(2, 5, 7\)",
+        ),
+        (
+            lambda: _built_layer()(_X, initial_state=[_state(4)]),
+            r"initial_state must be a list \[h, c\] of 2 tensors; got 1",
+        ),
+        (
+            lambda: _built_layer()(_X, initial_state=[_state(5), _state(4)]),
+            r"initial_state h has shape \(2, 5\); expected \(batch, 4\)",
+        ),
+        (
+            lambda: _built_layer(proj_units=2)(
+                _X, initial_state=[_state(2), _state(2)]
+            ),
+            r"initial_state c has shape \(2, 2\); expected \(batch, 4\)",
+        ),
+        (
+            lambda: lstm_keras.LSTM(4)(_X, mask=np.ones((2, 4), bool)),
+            r"mask has shape \(2, 4\); expected \(batch, time\) = \(2, 5\)",
+        ),
+        (
+            lambda: _built_layer().step(_X[:, :1], [_state(3), _state(4)]),
+            r"states h has shape \(2, 3\)",
+        ),
+        (
+            lambda: _built_layer().step(
+                np.zeros((2, 1, 6), "float32"), [_state(4)] * 2
+            ),
+            r"built for inputs with 3 features",
+        ),
+    ],
+    ids=[
+        "features",
+        "one_state",
+        "h_shape",
+        "c_shape_with_projection",
+        "mask_shape",
+        "step_states",
+        "step_features",
+    ],
+)
+def test_wrong_shapes_are_one_line_errors(call, message):
+    with pytest.raises(ValueError, match=message) as error:
+        call()
+    assert "\n" not in str(error.value)
+
+
+def test_wrong_shape_is_caught_when_traced():
+    layer = _built_layer()
+    function = tf.function(lambda x: layer(x))
+    with pytest.raises(ValueError, match="built for inputs with 3 features"):
+        function.get_concrete_function(tf.TensorSpec([None, None, 7], tf.float32))
+    # Unknown dimensions are left to run time.
+    function.get_concrete_function(tf.TensorSpec([None, None, 3], tf.float32))
+
+
+def test_integer_inputs_are_promoted_as_keras_does():
+    ours, theirs = matched_pair()
+    x = np.random.RandomState(0).randint(-3, 4, size=(2, 5, 3)).astype("int32")
+    np.testing.assert_allclose(ours(x), theirs(x), atol=1e-5)
+    assert ours(x).dtype == tf.float32
+
+
 def test_trains_a_toy_task():
     """Sum-sign classification: the model must learn, not just run."""
     rng = np.random.RandomState(0)
