@@ -291,51 +291,12 @@ class LSTM(keras.layers.RNN):
             )
             code = tf.constant(cudnn.FALLBACK)
         else:
-            kernel = tf.convert_to_tensor(cell.kernel)
-            if cell.use_bias:
-                bias = tf.convert_to_tensor(cell.bias)
-            else:
-                bias = tf.zeros([4 * cell.units], dtype=kernel.dtype)
-            arguments = (sequences, kernel, recurrent_kernel, bias, h0, c0)
-            has_projection = cell.projection_kernel is not None
-            if has_projection:
-                arguments += (tf.convert_to_tensor(cell.projection_kernel),)
-            if mask is not None:
-                arguments += (mask,)  # last: run_on_device reads it there
-
-            def unpack(args):
-                """The 7 positional arguments of the kernels, and the projection."""
-                args = list(args)
-                mask_arg = args.pop() if mask is not None else None
-                projection = args.pop() if has_projection else None
-                return (*args, mask_arg), projection
-
-            # Keras passes training as a Python bool; a tensor means "maybe".
-            keep_gates = not isinstance(training, bool) or training
-
-            def run_fused(*args, hand_written_gradient=keep_gates):
-                args, projection = unpack(args)
-                return fallback.classic_lstm(
-                    *args,
-                    go_backwards,
-                    hand_written_gradient=hand_written_gradient,
-                    projection=projection,
-                )
-
-            def run_autodiff(*args):
-                return run_fused(*args, hand_written_gradient=False)
-
-            def run_cudnn(*args):
-                args, projection = unpack(args)
-                return cudnn.cudnn_lstm(*args, go_backwards, projection=projection)
-
-            if implementation == "fused":
-                hidden, c_last = run_fused(*arguments)
-                code = tf.constant(cudnn.FALLBACK)
-            else:
-                hidden, c_last, code = cudnn.run_on_device(
-                    run_cudnn, run_fused, run_autodiff, arguments, mask
-                )
+            hidden, c_last, code = self._classic_kernel(
+                implementation,
+                (sequences, recurrent_kernel, h0, c0, mask),
+                training,
+                go_backwards,
+            )
             if tf.executing_eagerly():
                 implementation = "cudnn" if int(code) == cudnn.CUDNN else "fused"
             elif implementation == "cudnn":
@@ -347,6 +308,58 @@ class LSTM(keras.layers.RNN):
         return _keras_outputs(
             hidden, c_last, mask, go_backwards, zero_output_for_mask, return_sequences
         )
+
+    @_graph_code
+    def _classic_kernel(self, implementation, tensors, training, go_backwards):
+        """The classic equations on the fused fallback, or on cuDNN by device.
+
+        `tensors` is `(sequences, recurrent_kernel, h0, c0, mask)`. Returns
+        `(hidden, c_last, code)`, `code` naming the kernel that ran.
+        """
+        cell = self.cell
+        sequences, recurrent_kernel, h0, c0, mask = tensors
+        kernel = tf.convert_to_tensor(cell.kernel)
+        if cell.use_bias:
+            bias = tf.convert_to_tensor(cell.bias)
+        else:
+            bias = tf.zeros([4 * cell.units], dtype=kernel.dtype)
+        arguments = (sequences, kernel, recurrent_kernel, bias, h0, c0)
+        has_projection = cell.projection_kernel is not None
+        if has_projection:
+            arguments += (tf.convert_to_tensor(cell.projection_kernel),)
+        if mask is not None:
+            arguments += (mask,)  # last: run_on_device reads it there
+
+        def unpack(args):
+            """The 7 positional arguments of the kernels, and the projection."""
+            args = list(args)
+            mask_arg = args.pop() if mask is not None else None
+            projection = args.pop() if has_projection else None
+            return (*args, mask_arg), projection
+
+        # Keras passes training as a Python bool; a tensor means "maybe".
+        keep_gates = not isinstance(training, bool) or training
+
+        def run_fused(*args, hand_written_gradient=keep_gates):
+            args, projection = unpack(args)
+            return fallback.classic_lstm(
+                *args,
+                go_backwards,
+                hand_written_gradient=hand_written_gradient,
+                projection=projection,
+            )
+
+        def run_autodiff(*args):
+            return run_fused(*args, hand_written_gradient=False)
+
+        def run_cudnn(*args):
+            args, projection = unpack(args)
+            return cudnn.cudnn_lstm(*args, go_backwards, projection=projection)
+
+        if implementation == "fused":
+            hidden, c_last = run_fused(*arguments)
+            return hidden, c_last, tf.constant(cudnn.FALLBACK)
+        return cudnn.run_on_device(run_cudnn, run_fused, run_autodiff, arguments, mask)
 
     def _implementation(self):
         """ "cudnn" (device-selected), "fused" or "cell_loop"; logged once."""
