@@ -41,7 +41,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 bench: install
-	$(PY) -m lstm_keras bench --xla --write docs/benchmarks.md
+	$(PY) -m lstm_keras bench --xla --bidirectional --write docs/benchmarks.md
 
 demo: install
 	$(PY) -m lstm_keras demo

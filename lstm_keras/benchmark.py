@@ -4,9 +4,12 @@ Both layers get the same weights and inputs; calls alternate between them so
 that machine noise hits both alike, and the table reports medians and the
 ratio keras / ours (above 1 means ours is faster). With `--xla`, a second
 table times both layers compiled with XLA (`jit_compile=True`; ours with
-`use_cudnn=False`, since a cuDNN twin cannot live in an XLA cluster).
+`use_cudnn=False`, since a cuDNN twin cannot live in an XLA cluster). With
+`--bidirectional`, another times both inside `keras.layers.Bidirectional`,
+where the two directions already keep two cores busy.
 
     lstm-keras bench [--write docs/benchmarks.md] [--repeats 20] [--xla]
+                     [--bidirectional]
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 SHAPES = ((64, 100, 40, 128), (16, 500, 40, 128), (32, 50, 256, 256))
 
 
-def _build_pair(batch, steps, features, units, use_cudnn="auto"):
+def _build_pair(batch, steps, features, units, use_cudnn="auto", bidirectional=False):
     import keras
     import tensorflow as tf
 
@@ -32,6 +35,9 @@ def _build_pair(batch, steps, features, units, use_cudnn="auto"):
 
     ours = lstm_keras.LSTM(units, return_sequences=True, use_cudnn=use_cudnn)
     theirs = keras.layers.LSTM(units, return_sequences=True)
+    if bidirectional:
+        ours = keras.layers.Bidirectional(ours)
+        theirs = keras.layers.Bidirectional(theirs)
     ours.build((batch, steps, features))
     theirs.build((batch, steps, features))
     ours.set_weights(theirs.get_weights())
@@ -64,9 +70,11 @@ def _time(function):
     return time.perf_counter() - start
 
 
-def measure(shape, repeats, xla=False):
+def measure(shape, repeats, xla=False, bidirectional=False):
     """Median seconds `{(which, phase): seconds}` for one shape."""
-    ours, theirs, x = _build_pair(*shape, use_cudnn=False if xla else "auto")
+    ours, theirs, x = _build_pair(
+        *shape, use_cudnn=False if xla else "auto", bidirectional=bidirectional
+    )
     functions = {
         "ours": _functions(ours, x, jit_compile=xla),
         "keras": _functions(theirs, x, jit_compile=xla),
@@ -92,13 +100,13 @@ def _device_name():
     return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
 
 
-def run(repeats, xla=False):
+def run(repeats, xla=False, bidirectional=False):
     import keras
     import tensorflow as tf
 
     rows = []
     for shape in SHAPES:
-        result = measure(shape, repeats, xla=xla)
+        result = measure(shape, repeats, xla=xla, bidirectional=bidirectional)
         rows.append((shape, result))
         print(_format_row(shape, result), flush=True)
     # Other work on the machine skews absolute times; ratios hold better.
@@ -106,6 +114,7 @@ def run(repeats, xla=False):
     header = (
         f"Measured {datetime.date.today()} on {_device_name()}, "
         + ("both compiled with XLA, " if xla else "")
+        + ("both inside Bidirectional, " if bidirectional else "")
         + f"TensorFlow {tf.__version__}, Keras {keras.__version__}, float32, "
         f"median of {repeats} alternating runs; load average during the run "
         f"{load}. Ratio = keras / ours (above 1: ours is faster)."
@@ -134,8 +143,27 @@ def _format_row(shape, result):
     )
 
 
-def to_markdown(header, rows, xla=None):
-    """The benchmarks page; `xla` is `(header, rows)` of the XLA table or None."""
+# The optional tables: (title, what they time).
+_EXTRA_TABLES = {
+    "xla": (
+        "Compiled with XLA",
+        "Both layers inside `tf.function(jit_compile=True)`, ours with "
+        "`use_cudnn=False` (`lstm-keras bench --xla`).",
+    ),
+    "bidirectional": (
+        "Inside Bidirectional",
+        "Both layers wrapped in `keras.layers.Bidirectional` "
+        "(`lstm-keras bench --bidirectional`); B, T, D, U are those of each "
+        "direction.",
+    ),
+}
+
+
+def to_markdown(header, rows, extra=None):
+    """The benchmarks page.
+
+    `extra` maps a name of `_EXTRA_TABLES` to that table's `(header, rows)`.
+    """
     lines = [
         "# Benchmarks",
         "",
@@ -151,18 +179,17 @@ def to_markdown(header, rows, xla=None):
         *(_format_row(shape, result) for shape, result in rows),
         "",
     ]
-    if xla is not None:
-        xla_header, xla_rows = xla
+    for name, (table_header, table_rows) in (extra or {}).items():
+        title, description = _EXTRA_TABLES[name]
         lines += [
-            "## Compiled with XLA",
+            f"## {title}",
             "",
-            "Both layers inside `tf.function(jit_compile=True)`, ours with "
-            "`use_cudnn=False` (`lstm-keras bench --xla`).",
+            description,
             "",
-            xla_header,
+            table_header,
             "",
             _TABLE_HEAD,
-            *(_format_row(shape, result) for shape, result in xla_rows),
+            *(_format_row(shape, result) for shape, result in table_rows),
             "",
         ]
     return "\n".join(lines)
@@ -177,18 +204,24 @@ def main(argv=None):
     parser.add_argument(
         "--xla", action="store_true", help="also time both layers compiled with XLA"
     )
+    parser.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="also time both layers inside keras.layers.Bidirectional",
+    )
     args = parser.parse_args(argv)
     print(_TABLE_HEAD)
     header, rows = run(args.repeats)
     print(header)
-    xla = None
-    if args.xla:
-        print(_TABLE_HEAD)
-        xla = run(args.repeats, xla=True)
-        print(xla[0])
+    extra = {}
+    for name in ("xla", "bidirectional"):
+        if getattr(args, name):
+            print(f"{_EXTRA_TABLES[name][0]}:\n{_TABLE_HEAD}")
+            extra[name] = run(args.repeats, **{name: True})
+            print(extra[name][0])
     if args.write:
         with open(args.write, "w") as file:
-            file.write(to_markdown(header, rows, xla))
+            file.write(to_markdown(header, rows, extra))
         print(f"wrote {args.write}")
     return 0
 
