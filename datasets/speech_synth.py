@@ -38,7 +38,6 @@ import shutil
 import tempfile
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 SAMPLE_RATE = 16000
@@ -273,6 +272,9 @@ def _speak_clip(
     config: SynthConfig,
 ) -> np.ndarray:  # fmt: skip
     """One 1 s float32 clip at 16 kHz: the word at a random offset, maybe noisy."""
+    # Here, not on top: `lstm-keras apps` imports this module (for the words).
+    import scipy.signal
+
     rate = int(speaker.rate * rng.uniform(0.85, 1.15))
     speech = np.zeros(0)
     for _ in range(4):

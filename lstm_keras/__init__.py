@@ -1,20 +1,29 @@
 """A Keras 3 LSTM layer: fused cuDNN on GPU, fast portable fallback elsewhere."""
 
-from lstm_keras.cell import LSTMCell
-from lstm_keras.lstm import LSTM
-from lstm_keras.variants import (
-    LayerNormLSTM,
-    LayerNormLSTMCell,
-    PeepholeLSTM,
-    PeepholeLSTMCell,
-)
+import importlib
 
-__all__ = [
-    "LSTM",
-    "LSTMCell",
-    "LayerNormLSTM",
-    "LayerNormLSTMCell",
-    "PeepholeLSTM",
-    "PeepholeLSTMCell",
-]
+# The layers load on first use, so the command line (`lstm_keras.cli`), which
+# shares this package, answers `--help` without importing TensorFlow.
+_LAYERS = {
+    "LSTM": "lstm_keras.lstm",
+    "LSTMCell": "lstm_keras.cell",
+    "LayerNormLSTM": "lstm_keras.variants",
+    "LayerNormLSTMCell": "lstm_keras.variants",
+    "PeepholeLSTM": "lstm_keras.variants",
+    "PeepholeLSTMCell": "lstm_keras.variants",
+}
+
+__all__ = list(_LAYERS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in _LAYERS:
+        value = getattr(importlib.import_module(_LAYERS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'lstm_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LAYERS])

@@ -8,10 +8,18 @@ guarantees; see `lstm-keras --help` and the README's "Command line" section.
 from __future__ import annotations
 
 import argparse
+import errno
+import functools
 import json
 import os
 import sys
 from collections.abc import Sequence
+
+from lstm_keras.tensorflow_logs import (
+    VERBOSE_ENVIRONMENT,
+    import_tensorflow,
+    verbose_from_environment,
+)
 
 _DESCRIPTION = """\
 Train, evaluate, export and serve LSTM apps built on lstm_keras.LSTM.
@@ -23,6 +31,9 @@ Start with:
 
 Config: the preset (--preset), then a YAML file (--config), then --set KEY=VALUE
 (dotted keys, YAML values: --set train.epochs=5 --set 'data.targets=[temp]').
+
+TensorFlow's own log lines are hidden; --verbose (or LSTM_KERAS_VERBOSE=1)
+shows them.
 """
 
 _EPILOG = "Run `lstm-keras COMMAND --help` for a command's flags."
@@ -33,6 +44,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# Commands that answer without TensorFlow (and so in well under a second).
+_WITHOUT_TENSORFLOW = ("apps", "config")
 
 
 class _UsageError(Exception):
@@ -46,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbose(parser, default=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # `--verbose` also after the command; SUPPRESS keeps a leading one.
+    verbose = _Parser(add_help=False)
+    _add_verbose(verbose, default=argparse.SUPPRESS)
+    commands.add_parser = functools.partial(commands.add_parser, parents=[verbose])
 
     train = commands.add_parser(
         "train",
@@ -129,18 +149,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `bench` hands every following flag, --help included, to the benchmark.
     if argv and argv[0] == "bench":
+        import_tensorflow(verbose=verbose_from_environment())
         return _bench(argv[1:])
     arguments = build_parser().parse_args(argv)
+    if arguments.verbose:
+        # Child processes (demo runs, export checks) inherit it.
+        os.environ[VERBOSE_ENVIRONMENT] = "1"
     try:
+        if arguments.command not in _WITHOUT_TENSORFLOW:
+            import_tensorflow(verbose=verbose_from_environment())
         return _run(arguments)
     except _UsageError as error:
         print(f"lstm-keras {arguments.command}: error: {error}", file=sys.stderr)
         return 2
-    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+    except (ValueError, OSError) as error:
         if os.environ.get("LSTM_KERAS_TRACEBACK"):
             raise  # For debugging an app: the whole story, not one line.
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"lstm-keras {arguments.command}: error: {message}", file=sys.stderr)
+        print(
+            f"lstm-keras {arguments.command}: error: {error_message(error)}",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print(f"lstm-keras {arguments.command}: interrupted", file=sys.stderr)
@@ -189,6 +217,36 @@ def _run(arguments: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
     return 0
+
+
+def error_message(error: BaseException) -> str:
+    """One line for an error: an `OSError` as what failed, where and why."""
+    if isinstance(error, OSError) and error.errno is not None and error.strerror:
+        where = error.filename if error.filename is not None else ""
+        if error.filename2 is not None:
+            where = f"{where} -> {error.filename2}"
+        code = errno.errorcode.get(error.errno, str(error.errno))
+        hint = _OS_ERROR_HINTS.get(error.errno, "")
+        text = f"{where}: {error.strerror} ({code}){hint}" if where else str(error)
+    else:
+        text = str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "; free some space or choose another --output",
+    errno.EROFS: "; choose an --output on a writable filesystem",
+    errno.EACCES: "; choose an --output you may write to",
+}
+
+
+def _add_verbose(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        default=default,
+        help="show TensorFlow's log lines (also LSTM_KERAS_VERBOSE=1)",
+    )
 
 
 def _add_app(parser: argparse.ArgumentParser) -> None:

@@ -5,19 +5,19 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
-import soundfile
-import tensorflow as tf
 
-from apps.speech_commands import data as speech_data
-from apps.speech_commands.audio import CLIP_SAMPLES, SAMPLE_RATE, load_clip
 from apps.speech_commands.config import PRESETS, SpeechConfig
-from apps.speech_commands.model import build_speech_model
-from apps.speech_commands.serving import SpeechServingModule
 from lstm_keras.app import App, AppData
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+# TensorFlow, Keras and the modules that use them load in the methods that
+# need them, so `lstm-keras apps` and `config` answer without TensorFlow.
 
 # Clips of the training split used for the frontend's normalization statistics.
 _STATISTICS_CLIPS = 256
@@ -70,8 +70,14 @@ def plot_confusion(labels, confusion: np.ndarray, path: str, title: str) -> None
     plt.close(figure)
 
 
-def wav_bytes(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """A 16-bit PCM WAV file's bytes (what `serve_wav` takes)."""
+def wav_bytes(waveform: np.ndarray, sample_rate: int | None = None) -> bytes:
+    """A 16-bit PCM WAV file's bytes (what `serve_wav` takes); 16 kHz unless
+    `sample_rate` says otherwise."""
+    import soundfile
+
+    from apps.speech_commands.audio import SAMPLE_RATE
+
+    sample_rate = sample_rate or SAMPLE_RATE
     buffer = io.BytesIO()
     soundfile.write(buffer, waveform, sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
@@ -89,6 +95,8 @@ class SpeechCommandsApp(App):
     export_tolerance = 1e-4
 
     def load_data(self, config: SpeechConfig, work_dir: str | None = None) -> AppData:
+        from apps.speech_commands import data as speech_data
+
         corpus = speech_data.load_corpus(config)
         info = speech_data.SpeechInfo(
             labels=corpus.labels,
@@ -115,6 +123,10 @@ class SpeechCommandsApp(App):
         return data.info.summary
 
     def build_model(self, config: SpeechConfig, data: AppData) -> keras.Model:
+        import keras
+
+        from apps.speech_commands.model import build_speech_model
+
         model = build_speech_model(
             config, len(data.info.labels), data.info.samples["train"]
         )
@@ -158,11 +170,15 @@ class SpeechCommandsApp(App):
         return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}
 
     def serving_module(self, config: SpeechConfig, data: AppData, model) -> tf.Module:
+        from apps.speech_commands.serving import SpeechServingModule
+
         return SpeechServingModule(model, data.info.labels)
 
     def sample_requests(
         self, config: SpeechConfig, data: AppData
     ) -> dict[str, dict[str, np.ndarray]]:
+        from apps.speech_commands.model import build_speech_model
+
         clips = data.info.samples["test"][:2]
         state_shapes = build_speech_model(
             config, len(data.info.labels), build=False
@@ -183,20 +199,15 @@ class SpeechCommandsApp(App):
         }
 
     def predict(self, export_dir: str, inputs: list[str]) -> Iterable[dict[str, Any]]:
-        """Labels audio files with the export's `serving_default` signature.
+        """Labels audio files with the export, as a TF Serving client would.
 
-        Files at any sample rate and channel count are mixed down to mono and
-        resampled to 16 kHz here; clips over 1 s keep their loudest second.
+        WAV files go as bytes through `serve_wav` (a file it rejects, e.g.
+        truncated, is a one-line error); other formats (FLAC, OGG) are decoded
+        here and sent as a waveform through `serving_default`.
         """
-        serve = tf.saved_model.load(export_dir).signatures["serving_default"]
-        for path in inputs:
-            clip = load_clip(path, long_clips="loudest")
-            outputs = serve(waveform=tf.constant(clip.reshape(1, CLIP_SAMPLES)))
-            yield {
-                "file": path,
-                "label": outputs["label"].numpy()[0].decode(),
-                "score": round(float(outputs["score"].numpy()[0]), 6),
-            }
+        from apps.speech_commands.serving import predict_files
+
+        return predict_files(export_dir, inputs)
 
 
 APP = SpeechCommandsApp()

@@ -9,11 +9,15 @@ from typing import Any
 
 import numpy as np
 
-from lstm_keras.app import App, AppData
+from lstm_keras.app import App, AppData, lazy_import
 
-from . import data as data_module
-from . import evaluation, model, serving
 from .config import PRESETS, DataConfig, TimeSeriesConfig
+
+# Loaded on first use: `lstm-keras apps` and `config` need no TensorFlow.
+data_module = lazy_import("apps.timeseries.data")
+evaluation = lazy_import("apps.timeseries.evaluation")
+model = lazy_import("apps.timeseries.model")
+serving = lazy_import("apps.timeseries.serving")
 
 BASELINE = "last_value"
 
