@@ -89,11 +89,23 @@ def predict_with_export(
     app: Any, model_path: str, inputs: Iterable[str]
 ) -> Iterator[dict[str, Any]]:
     """`lstm-keras predict`: run the exported SavedModel on raw inputs."""
-    from lstm_keras.export import resolve_export
+    from lstm_keras.export import export_app_name, resolve_export
 
     export_dir = resolve_export(model_path, app.name)
+    owner = export_app_name(export_dir)
+    if owner is not None and owner != app.name:
+        raise ValueError(
+            f"{export_dir} is an export of the {owner} app, not {app.name}: "
+            f"run `lstm-keras predict {owner} --model {model_path} ...`"
+        )
     inputs = list(inputs)
     for path in inputs:
+        if path != "-" and os.path.isdir(path):
+            # Shell globs pick the files better than we could guess them.
+            raise ValueError(
+                f"{path} is a directory; predict reads files: pass the files in "
+                f"it (e.g. {os.path.join(path, '*')})"
+            )
         if path != "-" and _looks_like_file(path) and not os.path.exists(path):
             raise FileNotFoundError(f"no such input file: {path}")
     yield from app.predict(export_dir, inputs)

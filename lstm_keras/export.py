@@ -29,6 +29,8 @@ import tensorflow as tf
 from lstm_keras.config import write_config, write_text_atomically
 
 WARMUP_FILE = "tf_serving_warmup_requests"
+# In assets.extra: which app wrote the export, for `lstm-keras predict`.
+EXPORT_INFO_FILE = "lstm_keras.json"
 MODELS_CONFIG = "models.config"
 # What TF Serving's docker image mounts: `-v DIR/export:/models`.
 SERVING_ROOT = "/models"
@@ -85,6 +87,10 @@ def export_app(
             os.path.join(extra, "config.yaml"),
             header=f"{app.name}: resolved config",
         )
+        write_text_atomically(
+            os.path.join(extra, EXPORT_INFO_FILE),
+            json.dumps({"app": app.name, "signatures": list(signatures)}) + "\n",
+        )
         if verify:
             verify_export(
                 saved_model,
@@ -134,8 +140,44 @@ def resolve_export(path: str, app_name: str | None = None) -> str:
         found = versions(candidate)
         if found:
             return os.path.join(candidate, str(found[-1]))
+    others = _exported_apps(path)
+    if others:
+        raise ValueError(
+            f"{path} holds exports of {', '.join(others)}, not {app_name}: "
+            f"run `lstm-keras predict {others[0]} --model {path} ...`"
+        )
     raise FileNotFoundError(
         f"no SavedModel (saved_model.pb or version folders) in {path}"
+    )
+
+
+def export_app_name(saved_model: str) -> str | None:
+    """The app that wrote an export (None for a SavedModel from elsewhere)."""
+    extra = os.path.join(saved_model, "assets.extra")
+    try:
+        with open(os.path.join(extra, EXPORT_INFO_FILE), encoding="utf-8") as file:
+            return json.load(file).get("app")
+    except (OSError, ValueError, AttributeError):
+        pass
+    # Exports written before the info file: the config's header names the app.
+    try:
+        with open(os.path.join(extra, "config.yaml"), encoding="utf-8") as file:
+            first = file.readline()
+    except OSError:
+        return None
+    if first.startswith("# ") and first.rstrip().endswith(": resolved config"):
+        return first[2:].rsplit(":", 1)[0]
+    return None
+
+
+def _exported_apps(export_root: str) -> list[str]:
+    """Names of the apps with version folders under `export_root`."""
+    if not os.path.isdir(export_root):
+        return []
+    return sorted(
+        name
+        for name in os.listdir(export_root)
+        if not name.startswith(".") and versions(os.path.join(export_root, name))
     )
 
 

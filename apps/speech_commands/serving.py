@@ -2,7 +2,9 @@
 
 All preprocessing is in the graph, so TF Serving takes raw audio:
 
-- `serving_default`: `waveform` float32 `[batch, 16000]` (16 kHz, [-1, 1]).
+- `serving_default`: `waveform` float32 `[batch, 16000]` (16 kHz, [-1, 1]);
+  any other length is an `InvalidArgumentError` naming the shape it got
+  (`serve_wav` pads or cuts files to 1 s itself).
 - `serve_wav`: `wav` string `[batch]`, each a 16-bit PCM WAV file's bytes at
   any sample rate and channel count (`tf.audio.decode_wav`; channels are
   averaged, other rates resampled by FFT, then cut or zero-padded to 1 s:
@@ -17,6 +19,10 @@ Waveform signatures return `label` (string), `score` (its probability) and
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import tensorflow as tf
 
@@ -119,9 +125,24 @@ class SpeechServingModule(tf.Module):
         }
 
     def _serve_waveform(self, waveform):
-        waveform = tf.debugging.assert_all_finite(
-            waveform, "waveform holds NaN or Inf samples"
+        # TF Serving does not check shapes against the signature: a clip of
+        # another length would run (or fail deep inside) without this.
+        shape = tf.concat([tf.shape(waveform), [-1, -1]], axis=0)
+        right_shape = tf.logical_and(
+            tf.equal(tf.rank(waveform), 2), tf.equal(shape[1], CLIP_SAMPLES)
         )
+        check = tf.debugging.Assert(
+            right_shape,
+            [
+                f"waveform must have shape [batch, {CLIP_SAMPLES}] (1 s at "
+                f"{SAMPLE_RATE} Hz; serve_wav pads or cuts files itself); got",
+                tf.shape(waveform),
+            ],
+        )
+        with tf.control_dependencies([check]):
+            waveform = tf.debugging.assert_all_finite(
+                waveform, "waveform holds NaN or Inf samples"
+            )
         return self._outputs(self.model(waveform, training=False))
 
     def _decode_one(self, contents):
@@ -153,3 +174,66 @@ class SpeechServingModule(tf.Module):
             for name in self.state_names
         }
         return {**self._outputs(probabilities), **new_states}
+
+
+def predict_files(export_dir: str, paths: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """Labels audio files with an exported model, as a TF Serving client would.
+
+    A WAV file (RIFF header or `.wav` name) goes as its bytes through
+    `serve_wav`, so a file the export rejects (truncated, not 16-bit PCM, not
+    a WAV at all) is a `ValueError` here too; other formats (FLAC, OGG) are
+    decoded with libsndfile and sent as a 1 s waveform (the loudest second of
+    a longer file) through `serving_default`.
+    """
+    from apps.speech_commands.audio import load_clip
+
+    loaded = tf.saved_model.load(export_dir)
+    for path in paths:
+        with open(path, "rb") as file:
+            contents = file.read()
+        if contents[:4] == b"RIFF" or path.lower().endswith(".wav"):
+            signature = "serve_wav"
+            inputs = {"wav": tf.constant([contents])}
+        else:
+            signature = "serving_default"
+            clip = load_clip(path, long_clips="loudest")
+            inputs = {"waveform": tf.constant(clip[None])}
+        try:
+            outputs = loaded.signatures[signature](**inputs)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(
+                f"Not a readable WAV file: {path}: the export's {signature} "
+                f"rejects it ({_reason(error)})"
+            ) from None
+        yield {
+            "file": path,
+            "label": outputs["label"].numpy()[0].decode(),
+            "score": round(float(outputs["score"].numpy()[0]), 6),
+            "signature": signature,
+        }
+
+
+_HINTS = {
+    "Data too short": "the file is truncated",
+    "Can only read 16-bit": "serve_wav takes 16-bit PCM WAV: convert the file, "
+    "e.g. `sox IN.wav -b 16 OUT.wav`",
+    "Bad audio format": "serve_wav takes 16-bit PCM WAV: convert the file, "
+    "e.g. `sox IN.wav -b 16 OUT.wav`",
+    "Header mismatch": "not a WAV file",
+}
+
+
+def _reason(error: tf.errors.OpError) -> str:
+    """TensorFlow's own sentence, without the graph and node decorations."""
+    lines = [
+        line.strip()
+        for line in error.message.splitlines()
+        if line.strip()
+        and not line.strip().startswith(
+            ("Graph execution error", "Detected at node", "<stack traces", "[[")
+        )
+    ]
+    text = re.sub(r"\{\{[^}]*\}\}|\[Op:[^\]]*\]", "", " ".join(lines))
+    text = " ".join(text.split())
+    hints = [hint for key, hint in _HINTS.items() if key in text]
+    return "; ".join([text, *hints])
