@@ -12,6 +12,7 @@ import errno
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -170,6 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    except Exception as error:
+        if not _is_tensorflow_io_error(error) or os.environ.get("LSTM_KERAS_TRACEBACK"):
+            raise
+        message = " ".join(error.message.split())
+        print(f"lstm-keras {arguments.command}: error: {message}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"lstm-keras {arguments.command}: interrupted", file=sys.stderr)
         return 130
@@ -220,24 +227,52 @@ def _run(arguments: argparse.Namespace) -> int:
 
 
 def error_message(error: BaseException) -> str:
-    """One line for an error: an `OSError` as what failed, where and why."""
-    if isinstance(error, OSError) and error.errno is not None and error.strerror:
-        where = error.filename if error.filename is not None else ""
-        if error.filename2 is not None:
-            where = f"{where} -> {error.filename2}"
-        code = errno.errorcode.get(error.errno, str(error.errno))
-        hint = _OS_ERROR_HINTS.get(error.errno, "")
-        text = f"{where}: {error.strerror} ({code}){hint}" if where else str(error)
-    else:
-        text = str(error)
+    """One line for an error; an `OSError` as where, why and what to do."""
+    text = str(error)
+    if isinstance(error, OSError) and error.errno is not None:
+        where = error.filename
+        if where is None:
+            # h5py puts the file in its message: "..., filename = 'x.h5', ...".
+            match = re.search(r"filename = '([^']*)'", str(error.strerror))
+            where = match.group(1) if match else None
+        if where is not None:
+            if error.filename2 is not None:
+                where = f"{where} -> {error.filename2}"
+            verb = "cannot write " if error.errno in _WRITE_ERRORS else ""
+            code = errno.errorcode.get(error.errno, str(error.errno))
+            reason = error.strerror or ""
+            if not reason or "\n" in reason or len(reason) > 200:
+                reason = os.strerror(error.errno)  # h5py's is a page long.
+            text = f"{verb}{where}: {reason} ({code})"
+            text += _OS_ERROR_HINTS.get(error.errno, "")
     return " ".join(text.split()) or type(error).__name__
 
 
+_WRITE_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
 _OS_ERROR_HINTS = {
     errno.ENOSPC: "; free some space or choose another --output",
+    errno.EDQUOT: "; free some space or choose another --output",
     errno.EROFS: "; choose an --output on a writable filesystem",
-    errno.EACCES: "; choose an --output you may write to",
+    errno.EACCES: "; choose a path you may write to",
 }
+# TensorFlow's file-system errors (full disk, permissions, missing files):
+# one line like an OSError. Its other errors are bugs: a traceback.
+_TENSORFLOW_IO_ERRORS = (
+    "ResourceExhaustedError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "DataLossError",
+)
+
+
+def _is_tensorflow_io_error(error: BaseException) -> bool:
+    tensorflow = sys.modules.get("tensorflow")
+    return (
+        tensorflow is not None
+        and isinstance(error, tensorflow.errors.OpError)
+        and type(error).__name__ in _TENSORFLOW_IO_ERRORS
+    )
 
 
 def _add_verbose(parser: argparse.ArgumentParser, default) -> None:

@@ -26,8 +26,18 @@ def train_app(
     """
     from lstm_keras import training
 
-    start = time.monotonic()
     run = RunDirectory(output_dir)
+    if not training.is_chief_task(config.train.strategy):
+        # Other workers write nothing in DIR (the chief holds its lock).
+        return _train(app, config, run, preset)
+    with run.locked():
+        return _train(app, config, run, preset)
+
+
+def _train(app: Any, config: Any, run: RunDirectory, preset: str | None) -> dict:
+    from lstm_keras import training
+
+    start = time.monotonic()
     header = f"lstm-keras train {app.name}" + (f" --preset {preset}" if preset else "")
     result = training.train(app, config, run, header=f"{header}: resolved config")
     if not result.chief:
@@ -62,10 +72,11 @@ def evaluate_run(app: Any, output_dir: str) -> dict:
     from lstm_keras import training
 
     run = RunDirectory(output_dir)
-    config, data, model = training.load_trained(app, run)
-    os.makedirs(run.plots, exist_ok=True)
-    test = app.evaluate(config, data, model, run.root)
-    return update_metrics(run.metrics, test=test, headline=app.headline(test))
+    with run.locked(create=False):
+        config, data, model = training.load_trained(app, run)
+        os.makedirs(run.plots, exist_ok=True)
+        test = app.evaluate(config, data, model, run.root)
+        return update_metrics(run.metrics, test=test, headline=app.headline(test))
 
 
 def export_run(app: Any, output_dir: str) -> dict:
@@ -73,11 +84,12 @@ def export_run(app: Any, output_dir: str) -> dict:
     from lstm_keras import training
 
     run = RunDirectory(output_dir)
-    config, data, model = training.load_trained(app, run)
-    exported = _export(app, config, data, model, run)
-    if read_metrics(run.metrics):
-        update_metrics(run.metrics, export=exported)
-    return exported
+    with run.locked(create=False):
+        config, data, model = training.load_trained(app, run)
+        exported = _export(app, config, data, model, run)
+        if read_metrics(run.metrics):
+            update_metrics(run.metrics, export=exported)
+        return exported
 
 
 def describe_app_data(app: Any, config: Any) -> dict:

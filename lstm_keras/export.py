@@ -34,6 +34,7 @@ EXPORT_INFO_FILE = "lstm_keras.json"
 MODELS_CONFIG = "models.config"
 # What TF Serving's docker image mounts: `-v DIR/export:/models`.
 SERVING_ROOT = "/models"
+_PARTIAL = ".partial-"
 _CHECK_SCRIPT = os.path.join(os.path.dirname(__file__), "export_check.py")
 
 
@@ -74,11 +75,18 @@ def export_app(
 
     model_dir = os.path.join(export_root, app.name)
     os.makedirs(export_root, exist_ok=True)
+    remove_stale_partial_exports(export_root)
     # Beside the app's folder, not in it: TF Serving scans the app's folder.
-    temporary = tempfile.mkdtemp(dir=export_root, prefix=f".partial-{app.name}-")
+    temporary = tempfile.mkdtemp(
+        dir=export_root, prefix=f"{_PARTIAL}{app.name}-{os.getpid()}-"
+    )
     try:
         saved_model = os.path.join(temporary, "saved_model")
-        _save(module, saved_model, signatures)
+        try:
+            _save(module, saved_model, signatures)
+        except tf.errors.OpError as error:
+            # A full disk or a read-only folder: say where, in one line.
+            raise OSError(_errno_of(error.message), error.message, temporary) from None
         extra = os.path.join(saved_model, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         write_warmup_requests(os.path.join(extra, WARMUP_FILE), app.name, requests)
@@ -108,6 +116,41 @@ def export_app(
         version=version,
         signatures=tuple(signatures),
     )
+
+
+def remove_stale_partial_exports(export_root: str) -> list[str]:
+    """Removes `.partial-APP-PID-*` folders of exporters that are no longer
+    running (killed mid-export); returns the removed paths."""
+    removed = []
+    for name in os.listdir(export_root):
+        if not name.startswith(_PARTIAL):
+            continue
+        parts = name[len(_PARTIAL) :].split("-")
+        pid = next((int(part) for part in parts if part.isdigit()), None)
+        if pid is not None and pid != os.getpid() and _running(pid):
+            continue
+        path = os.path.join(export_root, name)
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _errno_of(message: str) -> int:
+    """The errno a TensorFlow file-system error stands for (EIO if unclear)."""
+    for number in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+        if os.strerror(number) in message:
+            return number
+    return errno.EIO
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # Someone else's process.
+    return True
 
 
 def versions(model_dir: str) -> list[int]:

@@ -121,12 +121,18 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         )
         shutil.rmtree(temporary, ignore_errors=True)
         os.makedirs(temporary)
-        weights = os.path.join(temporary, _WEIGHTS_FILE)
-        self.model.save_weights(weights)
-        with open(os.path.join(temporary, _STATE_FILE), "w", encoding="utf-8") as file:
-            json.dump(state, file)
-        for path in (weights, os.path.join(temporary, _STATE_FILE)):
-            _fsync(path)
+        try:
+            weights = os.path.join(temporary, _WEIGHTS_FILE)
+            self.model.save_weights(weights)
+            state_file = os.path.join(temporary, _STATE_FILE)
+            with open(state_file, "w", encoding="utf-8") as file:
+                json.dump(state, file)
+            for path in (weights, state_file):
+                _fsync(path)
+        except BaseException:
+            # A full disk: leave the previous backup, not half of this one.
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
         shutil.rmtree(final, ignore_errors=True)
         os.rename(temporary, final)
         _fsync(self.backup_dir)

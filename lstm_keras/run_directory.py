@@ -9,14 +9,18 @@ DIR/logs/                TensorBoard
 DIR/backup/              resume state (removed when nothing is left to do)
 DIR/export/APP/VERSION/  SavedModels in TF Serving's layout
 DIR/export/models.config TF Serving model config for the exports beside it
+DIR/.lock                advisory lock (`fcntl.flock`) of the process using DIR
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import math
 import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -66,9 +70,60 @@ class RunDirectory:
     def export(self) -> str:
         return os.path.join(self.root, "export")
 
+    @property
+    def lock_file(self) -> str:
+        return os.path.join(self.root, ".lock")
+
     def make(self) -> None:
         for path in (self.root, self.plots, self.checkpoints, self.logs):
             os.makedirs(path, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self, create: bool = True) -> Iterator[None]:
+        """Holds the directory's lock: one `lstm-keras` process per run at a time.
+
+        An advisory `fcntl.flock` on `DIR/.lock`, which the kernel releases
+        when the process ends however it ends (SIGKILL included), so a crash
+        never leaves a stale lock. The file keeps the holder's PID for the
+        message a second process gets.
+
+        Raises:
+            RunDirectoryBusy: another process holds the lock.
+            NotADirectoryError: `root` is a file.
+            FileNotFoundError: `root` does not exist and `create` is False.
+        """
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise NotADirectoryError(
+                f"{self.root} is a file, not a run directory: choose another --output"
+            )
+        if not create and not os.path.isdir(self.root):
+            raise FileNotFoundError(
+                f"no trained run in {self.root} (no such directory)"
+            )
+        os.makedirs(self.root, exist_ok=True)
+        descriptor = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(descriptor, 64, 0).decode(errors="replace").strip()
+                raise RunDirectoryBusy(
+                    f"{self.root} is in use by another lstm-keras process "
+                    f"(PID {holder or 'unknown'}); wait for it to end or choose "
+                    "another --output"
+                ) from None
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            # Closing releases the lock; the file stays (removing it would
+            # let a third process lock a new file while a second waits on
+            # the old one).
+            os.close(descriptor)
+
+
+class RunDirectoryBusy(ValueError):
+    """Another process is using the run directory (its lock is held)."""
 
 
 def read_metrics(path: str) -> dict[str, Any]:

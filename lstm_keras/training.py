@@ -121,7 +121,11 @@ def fit_verbosity() -> int:
 
 
 def check_run_config(app: Any, config: Any, run: RunDirectory) -> None:
-    """Refuses to resume a run directory trained with a different config."""
+    """Refuses to resume a run directory trained with a different config.
+
+    `config.yaml` is written once the data has loaded, so a start that failed
+    on its data (a typo in `data.source`) leaves no config to refuse.
+    """
     if not os.path.isfile(run.config):
         return
     previous = load_run_config(app, run.config)
@@ -132,6 +136,26 @@ def check_run_config(app: Any, config: Any, run: RunDirectory) -> None:
             f"{run.root} holds a run with a different config (differs at {shown}); "
             "use another --output or the same settings to resume it"
         )
+
+
+def is_chief_task(strategy_name: str) -> bool:
+    """`is_chief` read from `TF_CONFIG`, before any strategy exists.
+
+    Only the chief writes (and locks) the run directory.
+    """
+    if strategy_name != "multi_worker":
+        return True
+    try:
+        cluster_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except json.JSONDecodeError:
+        return True  # make_strategy reports it.
+    task = cluster_config.get("task") or {}
+    kind, index = task.get("type"), int(task.get("index", 0))
+    if not kind or kind == "chief":
+        return True
+    return "chief" not in (cluster_config.get("cluster") or {}) and (
+        kind == "worker" and index == 0
+    )
 
 
 def train(app: Any, config: Any, run: RunDirectory, header: str = "") -> TrainResult:
@@ -150,12 +174,15 @@ def train(app: Any, config: Any, run: RunDirectory, header: str = "") -> TrainRe
     if chief:
         check_run_config(app, config, run)
         run.make()
-        write_config(config, run.config, header=header)
         work_dir = run.root
     else:
         work_dir = tempfile.mkdtemp(prefix="lstm-keras-worker-")
 
     data = app.load_data(config, work_dir=work_dir)
+    if chief:
+        # Only now: a start that failed on its data must not tie the
+        # directory to that config.
+        write_config(config, run.config, header=header)
     with strategy.scope():
         model = app.build_model(config, data)
         build_model_variables(model, data)
@@ -179,30 +206,15 @@ def train(app: Any, config: Any, run: RunDirectory, header: str = "") -> TrainRe
             run.backup, run.history if chief else None, history, write=chief
         )
         callbacks = _callbacks(config, run, history, chief) + [backup]
-        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3's fit fails under this strategy (see multi_worker.py).
-            fit_multi_worker(
-                model,
-                strategy,
-                data.train,
-                data.validation,
-                epochs=config.train.epochs,
-                initial_epoch=resumed_from,
-                callbacks=callbacks,
-                verbose=fit_verbosity(),
-            )
-        else:
-            with strategy.scope():
-                model.fit(
-                    data.train,
-                    validation_data=data.validation,
-                    epochs=config.train.epochs,
-                    initial_epoch=resumed_from,
-                    callbacks=callbacks,
-                    verbose=fit_verbosity(),
-                    # Datasets shuffle themselves; True only makes Keras warn.
-                    shuffle=False,
-                )
+        try:
+            _fit(model, strategy, data, config, resumed_from, callbacks)
+        except BaseException:
+            if chief:
+                # A checkpoint half-written when the disk filled (or the run
+                # was interrupted) is of an epoch the backup does not hold.
+                completed = AtomicBackupAndRestore.restore(run.backup)["epoch"]
+                _remove_unfinished_checkpoints(run, completed)
+            raise
         history = backup.history
         stopped = bool(model.stop_training)
 
@@ -234,6 +246,34 @@ def train(app: Any, config: Any, run: RunDirectory, header: str = "") -> TrainRe
         replicas=strategy.num_replicas_in_sync,
         seconds=time.monotonic() - start,
     )
+
+
+def _fit(model, strategy, data, config, initial_epoch: int, callbacks) -> None:
+    """`model.fit` (or the multi-worker loop) from `initial_epoch`."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras 3's fit fails under this strategy (see multi_worker.py).
+        fit_multi_worker(
+            model,
+            strategy,
+            data.train,
+            data.validation,
+            epochs=config.train.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=fit_verbosity(),
+        )
+    else:
+        with strategy.scope():
+            model.fit(
+                data.train,
+                validation_data=data.validation,
+                epochs=config.train.epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=fit_verbosity(),
+                # Datasets shuffle themselves; True only makes Keras warn.
+                shuffle=False,
+            )
 
 
 def load_trained(app: Any, run: RunDirectory) -> tuple[Any, Any, Any]:
@@ -335,7 +375,12 @@ def _publish_best_checkpoint(run: RunDirectory, epoch: int) -> None:
             f"the checkpoint of the best epoch is missing in {run.checkpoints}"
         )
     temporary = run.best_checkpoint + ".tmp"
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, run.best_checkpoint)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, run.best_checkpoint)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
     for path in _epoch_checkpoints(run).values():
         os.remove(path)
