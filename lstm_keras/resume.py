@@ -22,11 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from lstm_keras.config import write_text_atomically
 
 _STATE_FILE = "state.json"
 _WEIGHTS_FILE = "state.weights.h5"
+# Every non-trainable variable, in order: `save_weights` leaves out the
+# random generators' states (`keras.random.SeedGenerator`, e.g. dropout's),
+# without which a resumed run would draw other dropout masks.
+_VARIABLES_FILE = "state.variables.npz"
 _PREFIX = "epoch-"
 
 
@@ -92,6 +97,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 # Optimizer slots exist only once built; the backup holds them.
                 model.optimizer.build(model.trainable_variables)
             model.load_weights(os.path.join(latest, _WEIGHTS_FILE))
+            _restore_variables(model, os.path.join(latest, _VARIABLES_FILE))
         return state
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -124,10 +130,21 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         try:
             weights = os.path.join(temporary, _WEIGHTS_FILE)
             self.model.save_weights(weights)
+            variables = os.path.join(temporary, _VARIABLES_FILE)
+            with open(variables, "wb") as file:
+                np.savez(
+                    file,
+                    **{
+                        str(index): np.asarray(variable)
+                        for index, variable in enumerate(
+                            self.model.non_trainable_variables
+                        )
+                    },
+                )
             state_file = os.path.join(temporary, _STATE_FILE)
             with open(state_file, "w", encoding="utf-8") as file:
                 json.dump(state, file)
-            for path in (weights, state_file):
+            for path in (weights, variables, state_file):
                 _fsync(path)
         except BaseException:
             # A full disk: leave the previous backup, not half of this one.
@@ -142,6 +159,23 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
             path = os.path.join(self.backup_dir, name)
             if path != final:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+def _restore_variables(model: keras.Model, path: str) -> None:
+    """Assigns the saved non-trainable variables (backups without the file,
+    or of another model, are left as `load_weights` made them)."""
+    if not os.path.isfile(path):
+        return
+    variables = model.non_trainable_variables
+    with np.load(path) as saved:
+        values = [saved[str(index)] for index in range(len(saved.files))]
+    if len(values) != len(variables) or any(
+        tuple(value.shape) != tuple(variable.shape)
+        for value, variable in zip(values, variables, strict=True)
+    ):
+        return
+    for value, variable in zip(values, variables, strict=True):
+        variable.assign(value)
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
