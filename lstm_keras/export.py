@@ -86,7 +86,7 @@ def export_app(
             _save(module, saved_model, signatures)
         except tf.errors.OpError as error:
             # A full disk or a read-only folder: say where, in one line.
-            raise OSError(_errno_of(error.message), error.message, temporary) from None
+            raise OSError(_errno_of(error.message), error.message, model_dir) from None
         extra = os.path.join(saved_model, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         write_warmup_requests(os.path.join(extra, WARMUP_FILE), app.name, requests)
