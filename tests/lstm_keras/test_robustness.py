@@ -318,8 +318,7 @@ def test_a_bad_flag_is_the_only_line_on_stderr():
     result = _run_cli("train", TOY, "--output", "x", "--epochs", "3")
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "lstm-keras: error: unrecognized arguments: --epochs 3 "
-        "(see lstm-keras --help)"
+        "lstm-keras: error: unrecognized arguments: --epochs 3 (see lstm-keras --help)"
     ]
 
 
