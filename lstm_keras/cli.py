@@ -235,16 +235,18 @@ def error_message(error: BaseException) -> str:
             # h5py puts the file in its message: "..., filename = 'x.h5', ...".
             match = re.search(r"filename = '([^']*)'", str(error.strerror))
             where = match.group(1) if match else None
+        code = errno.errorcode.get(error.errno, str(error.errno))
+        reason = error.strerror or ""
+        if not reason or "\n" in reason or len(reason) > 200:
+            reason = os.strerror(error.errno)  # h5py's is a page long.
         if where is not None:
             if error.filename2 is not None:
                 where = f"{where} -> {error.filename2}"
             verb = "cannot write " if error.errno in _WRITE_ERRORS else ""
-            code = errno.errorcode.get(error.errno, str(error.errno))
-            reason = error.strerror or ""
-            if not reason or "\n" in reason or len(reason) > 200:
-                reason = os.strerror(error.errno)  # h5py's is a page long.
             text = f"{verb}{where}: {reason} ({code})"
-            text += _OS_ERROR_HINTS.get(error.errno, "")
+        else:
+            text = f"{reason} ({code})"
+        text += _OS_ERROR_HINTS.get(error.errno, "")
     return " ".join(text.split()) or type(error).__name__
 
 
