@@ -1,0 +1,138 @@
+"""The classical statistical baseline: Holt-Winters exponential smoothing.
+
+Per series and target, statsmodels' `ExponentialSmoothing` (additive damped
+trend, additive daily season) is fitted on the training split only. Its
+parameters are then held fixed and the same recursion runs over the whole
+series (training, validation and test values, in order), so every forecast
+origin gets the state that the data up to it give, without refitting: the
+rolling-origin evaluation that statsforecast and Darts call a backtest with
+`refit=False`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from .data import SPLITS, SeriesData, count_windows
+
+NAME = "holt_winters"
+# statsmodels' heuristic start needs two full seasons, and a fit of the
+# smoothing weights wants a few more: below this, no season (documented).
+MIN_SEASONS = 4
+
+
+@dataclasses.dataclass
+class FittedSmoothing:
+    """Fitted parameters of one series' target, and whether it has a season."""
+
+    params: dict
+    season: int | None
+
+
+def _model(values: np.ndarray, season: int | None, **initial):
+    # Imported before any warnings filter is set: statsmodels adds its own
+    # "always" filter for ConvergenceWarning when first imported.
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    return ExponentialSmoothing(
+        values,
+        trend="add",
+        damped_trend=True,
+        seasonal="add" if season else None,
+        seasonal_periods=season,
+        **initial,
+    )
+
+
+def fit(values: np.ndarray, season: int | None) -> FittedSmoothing:
+    """Fits Holt-Winters on one training series `[steps]`; no season when the
+    series holds fewer than `MIN_SEASONS` seasons."""
+    if season is not None and len(values) < MIN_SEASONS * season:
+        season = None
+    import statsmodels.tsa.holtwinters  # noqa: F401  (see _model)
+
+    with warnings.catch_warnings():
+        # Convergence chatter from the optimizer; the fit is still usable.
+        warnings.simplefilter("ignore")
+        result = _model(values, season, initialization_method="estimated").fit()
+    return FittedSmoothing(dict(result.params), season)
+
+
+def run(fitted: FittedSmoothing, values: np.ndarray):
+    """The fixed-parameter recursion over `values`: statsmodels' results, whose
+    `level`, `trend` and `season` hold the state after every step."""
+    params = fitted.params
+    initial = dict(
+        initialization_method="known",
+        initial_level=params["initial_level"],
+        initial_trend=params["initial_trend"],
+    )
+    smoothing = dict(
+        smoothing_level=params["smoothing_level"],
+        smoothing_trend=params["smoothing_trend"],
+        damping_trend=params["damping_trend"],
+    )
+    if fitted.season:
+        initial["initial_seasonal"] = params["initial_seasons"]
+        smoothing["smoothing_seasonal"] = params["smoothing_seasonal"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _model(values, fitted.season, **initial).fit(
+            optimized=False, **smoothing
+        )
+
+
+def forecast_from(
+    fitted: FittedSmoothing, result, origins: np.ndarray, horizon: int
+) -> np.ndarray:
+    """Forecasts `[len(origins), horizon]` from the state after each origin.
+
+    Holt-Winters' forecast: level + (phi + ... + phi^h) trend + the season's
+    value one period before the forecast step.
+    """
+    phi = fitted.params["damping_trend"]
+    steps = np.arange(1, horizon + 1)
+    damping = np.cumsum(phi**steps)  # [horizon]
+    level = np.asarray(result.level)[origins, None]
+    trend = np.asarray(result.trend)[origins, None]
+    forecast = level + damping[None, :] * trend
+    if fitted.season:
+        season = fitted.season
+        back = season * ((steps - 1) // season + 1)  # one period or more back
+        forecast = forecast + np.asarray(result.season)[origins[:, None] + steps - back]
+    return forecast
+
+
+def forecasts(data: SeriesData, split: str = "test") -> tuple[np.ndarray, dict]:
+    """Normalized Holt-Winters forecasts for every window of `split`, in the
+    order of `SeriesData.window_arrays`, and a note of the seasons used.
+
+    Returns `[windows, horizon, num_targets]` and `{series: season or None}`.
+    """
+    season = data.steps_per_day
+    outputs, seasons = [], {}
+    for position, piece in enumerate(data.splits[split]):
+        count = count_windows(
+            len(piece.seconds), data.input_steps, data.horizon, data.stride
+        )
+        if not count:
+            continue
+        history = [data.splits[name][position] for name in SPLITS]
+        offset = sum(len(s.seconds) for s in history[: SPLITS.index(split)])
+        whole = np.concatenate([s.values for s in history])  # raw, in time order
+        origins = (
+            offset + np.arange(count) * data.stride + data.input_steps - 1
+        )  # last input step of each window
+        per_target = []
+        for index in range(data.num_targets):
+            train = history[0].values[:, index]
+            fitted = fit(train, season)
+            result = run(fitted, whole[:, index])
+            raw = forecast_from(fitted, result, origins, data.horizon)
+            per_target.append((raw - data.mean[index]) / data.std[index])
+            seasons[piece.name] = fitted.season
+        outputs.append(np.stack(per_target, axis=-1))
+    return np.concatenate(outputs).astype(np.float32), seasons
