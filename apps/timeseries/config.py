@@ -140,6 +140,9 @@ class ModelConfig:
             model: its quantiles at (1 - p) / 2 and (1 + p) / 2 (and 0.5) come
             from the validation residuals (conformal calibration). Empty: no
             quantiles. A quantile model's own levels are calibrated the same way.
+        members: a seed ensemble: this many single-shot models from different
+            initial weights, trained side by side (each on its own loss) on
+            the same batches; the forecast is their mean.
         residual_base: what the residual head adds its change to: `last_value`
             or `linear` (the closed-form linear baseline, fitted on the
             training windows and frozen in the graph).
@@ -158,8 +161,14 @@ class ModelConfig:
     intervals: tuple[float, ...] = (0.5, 0.8)
     instance_norm: bool = False
     residual_base: str = "last_value"
+    members: int = 1
 
     def __post_init__(self):
+        if self.members < 1 or (self.members > 1 and self.kind != "single_shot"):
+            raise ValueError(
+                "model.members must be at least 1 (more only with "
+                f"kind=single_shot). Received: {self.members}"
+            )
         if self.residual_base not in RESIDUAL_BASES:
             raise ValueError(
                 f"model.residual_base must be one of {list(RESIDUAL_BASES)}. "

@@ -344,6 +344,45 @@ def build_autoregressive(
     return model
 
 
+@keras.saving.register_keras_serializable(package="lstm_keras_timeseries")
+class SeedEnsemble(keras.Model):
+    """Members of the same architecture from different initial weights,
+    trained side by side on the same batches, each on its own loss; the
+    forecast is their mean.
+
+    Training sees `[members, batch, ...]` (so that `compute_loss` scores
+    every member against the truth); inference returns the mean.
+    """
+
+    def __init__(self, members, **kwargs):
+        super().__init__(**kwargs)
+        self.members = list(members)
+
+    def call(self, inputs, training=False):
+        outputs = ops.stack(
+            [member(inputs, training=training) for member in self.members]
+        )
+        return outputs if training else ops.mean(outputs, axis=0)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if training:
+            losses = [
+                super(SeedEnsemble, self).compute_loss(
+                    x, y, y_pred[index], sample_weight, training
+                )
+                for index in range(len(self.members))
+            ]
+            return ops.mean(ops.stack(losses))
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if len(ops.shape(y_pred)) == len(ops.shape(y)) + 1:
+            y_pred = ops.mean(y_pred, axis=0)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+
 def build(config, data) -> keras.Model:
     """The compiled forecaster named by `config.model` for `data` (a SeriesData)."""
     settings = dict(
@@ -360,13 +399,21 @@ def build(config, data) -> keras.Model:
         linear_base = None
         if config.model.residual_base == "linear":
             linear_base = LinearForecaster().fit(*data.window_arrays("train"))
-        model = build_single_shot(
-            linear_base=linear_base,
-            quantiles=config.model.quantiles,
-            instance_norm=config.model.instance_norm,
-            num_time_features=2 * len(data.time_periods),
-            **settings,
-        )
+        members = [
+            build_single_shot(
+                linear_base=linear_base,
+                quantiles=config.model.quantiles,
+                instance_norm=config.model.instance_norm,
+                num_time_features=2 * len(data.time_periods),
+                **settings,
+            )
+            for _ in range(config.model.members)
+        ]
+        if len(members) == 1:
+            model = members[0]
+        else:
+            model = SeedEnsemble(members, name="lstm_single_shot")
+            model(np.zeros((1, data.input_steps, data.num_inputs), np.float32))
     else:
         model = build_autoregressive(
             step_seconds=data.frequency_seconds,
