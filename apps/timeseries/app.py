@@ -62,7 +62,7 @@ class TimeSeriesApp(App):
             BASELINE: model.last_value_forecast(inputs, info.num_targets, info.horizon)
         }
         steps_per_day = info.steps_per_day
-        if steps_per_day and info.input_steps >= steps_per_day:
+        if steps_per_day and 1 < steps_per_day <= info.input_steps:
             forecasts["seasonal_naive"] = model.repeat_last_day_forecast(
                 inputs, info.num_targets, info.horizon, steps_per_day
             )

@@ -132,7 +132,8 @@ def forecasts(data: SeriesData, split: str = "test") -> tuple[np.ndarray, dict]:
     Returns `[windows, horizon, num_targets]` and `{series: {"season": steps
     or None, "damped_trend": bool}}` (of the last target).
     """
-    season = data.steps_per_day
+    # A daily season needs at least two steps a day.
+    season = data.steps_per_day if (data.steps_per_day or 0) > 1 else None
     outputs, seasons = [], {}
     for position, piece in enumerate(data.splits[split]):
         count = count_windows(

@@ -269,7 +269,7 @@ def test_default_preset_on_a_csv_takes_its_own_columns(make_frame, tmp_path):
     # The two-flag command: source and target; the time column is detected,
     # every numeric column is a feature, and there is no group column.
     path = tmp_path / "mine.csv"
-    make_frame(steps=400, groups=("A",)).drop(columns="site").to_csv(path, index=False)
+    make_frame(steps=600, groups=("A",)).drop(columns="site").to_csv(path, index=False)
     preset = config_module.PRESETS["default"]
     config = dataclasses.replace(
         preset.data, source=f"csv:{path}", targets=("temp",), input_steps=24
@@ -286,7 +286,7 @@ def test_default_preset_on_a_csv_takes_its_own_columns(make_frame, tmp_path):
 
 def test_csv_with_one_numeric_column_needs_no_target(make_frame, tmp_path):
     path = tmp_path / "one.csv"
-    make_frame(steps=300, groups=("A",))[["time", "temp"]].to_csv(path, index=False)
+    make_frame(steps=600, groups=("A",))[["time", "temp"]].to_csv(path, index=False)
     prepared = data.load(config_module.DataConfig(source=f"csv:{path}", input_steps=24))
     assert prepared.target_names == ("temp",)
 
@@ -308,10 +308,10 @@ def test_daily_csv_read_as_hourly_is_a_one_line_error(make_frame):
     config = config_module.DataConfig(
         time_column="time", targets=("temp",), input_steps=6, horizon=3
     )
-    message = _one_line_error(frame, config, "set data.frequency=D")
+    message = _one_line_error(frame, config, "set data.frequency=24h")
     assert "1 days" in message
     prepared = data.prepare(frame, dataclasses.replace(config, frequency="1D"))
-    assert prepared.steps_per_day is None
+    assert prepared.steps_per_day == 1
 
 
 def test_mase_scale_is_the_training_seasonal_naive_mae(make_frame, make_config):
