@@ -141,6 +141,12 @@ def test_cli_train_and_predict(tmp_path, capsys):
         assert line["times"][0] == "2013-12-31T00:00:00+00:00"
         assert len(line["forecast"]["temp"]) == 24
         assert all(0 < value < 80 for value in line["forecast"]["temp"])
+        # The calibrated quantiles come with it, ordered by level.
+        levels = line["quantiles"]["temp"]
+        assert list(levels) == ["0.1", "0.25", "0.5", "0.75", "0.9"]
+        assert all(
+            low <= high for low, high in zip(levels["0.1"], levels["0.9"], strict=True)
+        )
     # EWR: the dropped hour (8 features) plus 2 values missing in the data;
     # LGA: 5 values missing in the data.
     assert [line["filled_values_in_window"] for line in lines] == [2 + 8, 5]
