@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -490,7 +491,11 @@ def _looks_like_times(values: pd.Series, time_format: str | None) -> bool:
     sample = values.dropna().astype(str).head(50)
     if sample.empty or pd.api.types.is_numeric_dtype(values):
         return False
-    parsed = pd.to_datetime(sample, format=time_format, utc=True, errors="coerce")
+    with warnings.catch_warnings():
+        # pandas warns when it cannot infer one format: such a column is
+        # parsed element by element, which is what is wanted here.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(sample, format=time_format, utc=True, errors="coerce")
     return bool(parsed.notna().all())
 
 
