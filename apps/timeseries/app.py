@@ -18,6 +18,8 @@ data_module = lazy_import("apps.timeseries.data")
 evaluation = lazy_import("apps.timeseries.evaluation")
 model = lazy_import("apps.timeseries.model")
 serving = lazy_import("apps.timeseries.serving")
+calibration = lazy_import("apps.timeseries.calibration")
+statistical = lazy_import("apps.timeseries.statistical")
 
 BASELINE = "last_value"
 
@@ -58,56 +60,106 @@ class TimeSeriesApp(App):
         return model.build(config, data.info)
 
     def baseline_forecasts(
-        self, info: data_module.SeriesData, inputs: np.ndarray
+        self, info: data_module.SeriesData, inputs: np.ndarray, split: str = "test"
     ) -> dict[str, np.ndarray]:
-        """Normalized forecasts of every baseline for test `inputs`."""
+        """Normalized forecasts of every baseline for the windows of `split`
+        (`inputs` are that split's windows, in order)."""
         forecasts = {
             BASELINE: model.last_value_forecast(inputs, info.num_targets, info.horizon)
         }
-        steps_per_day = data_module.SECONDS_PER_DAY // info.frequency_seconds
-        if info.input_steps >= steps_per_day:
-            forecasts["repeat_last_day"] = model.repeat_last_day_forecast(
+        steps_per_day = info.steps_per_day
+        if steps_per_day and 1 < steps_per_day <= info.input_steps:
+            forecasts["seasonal_naive"] = model.repeat_last_day_forecast(
                 inputs, info.num_targets, info.horizon, steps_per_day
             )
         train_inputs, train_targets = info.window_arrays("train")
         linear = model.LinearForecaster().fit(train_inputs, train_targets)
         forecasts["linear"] = linear.predict(inputs)
+        forecasts[statistical.NAME], self.seasons = statistical.forecasts(info, split)
         return forecasts
 
     def evaluate(self, config, data: AppData, model_instance, output_dir: str):
         info = data.info
         inputs, truth = info.window_arrays("test")
         forecasts = self.baseline_forecasts(info, inputs)
+        baselines = list(forecasts)
+        name = model_name(config)
         outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
         quantiles = config.model.quantiles
-        forecasts[model_name(config)] = model.point_forecast(outputs, quantiles)
+        forecasts[name] = model.point_forecast(outputs, quantiles)
         results = {
-            name: evaluation.forecast_metrics(forecast, truth, info)
-            for name, forecast in forecasts.items()
+            model: evaluation.forecast_metrics(forecast, truth, info)
+            for model, forecast in forecasts.items()
         }
-        if quantiles:
-            results[model_name(config)].update(
-                evaluation.quantile_metrics(outputs, truth, quantiles, info)
+        results[statistical.NAME]["season_steps"] = self.seasons
+        results[name].update(
+            evaluation.skill_metrics(results, name, baselines, info.target_names)
+        )
+        levels, offsets = self.calibrate(config, info, model_instance)
+        if levels:
+            calibrated = calibration.apply_offsets(
+                outputs,
+                calibration.window_scale(inputs, info.num_targets, _lag(info)),
+                offsets,
             )
+            results[name].update(
+                evaluation.quantile_metrics(calibrated, truth, levels, info)
+            )
+        steps_per_week = (info.steps_per_day or 24) * 7
+        results[name]["backtest"] = evaluation.backtest_folds(
+            forecasts, truth, info.window_origins("test"), info, steps_per_week
+        )
         print(
-            f"\nTest windows: {len(inputs)} ({info.input_steps} steps in, "
-            f"{info.horizon} out)\n"
+            f"\nTest windows: {len(inputs)} forecast origins ({info.input_steps} "
+            f"steps in, {info.horizon} out)\n"
             + evaluation.markdown_table(results, info.target_names, BASELINE),
             flush=True,
         )
-        if quantiles:
-            scores = results[model_name(config)]
+        if levels:
+            scores = results[name]
             print(
-                "Quantile coverage (fraction of truth at or below each level): "
+                "Calibrated quantiles on test: "
                 + ", ".join(
-                    f"{name}: {scores[name]:.3f}"
-                    for name in scores
-                    if name.startswith(("coverage_", "interval_coverage"))
+                    f"{key}: {scores[key]:.3f}"
+                    for key in scores
+                    if key.startswith(("coverage_", "interval_coverage", "crps"))
                 ),
                 flush=True,
             )
         evaluation.write_plots(output_dir, inputs, truth, forecasts, results, info)
+        evaluation.plot_skill_by_horizon(
+            os.path.join(output_dir, "plots", "skill_by_horizon.png"),
+            results,
+            name,
+            baselines,
+            info.target_names,
+        )
         return results
+
+    def calibrate(self, config, info, model_instance):
+        """Conformal offsets from the validation split: `(levels, offsets
+        [horizon, targets, levels])`, or `((), None)` without quantiles.
+
+        Cached on `info` so that evaluation and export use the same ones.
+        """
+        levels = config.model.quantiles or calibration.interval_levels(
+            config.model.intervals
+        )
+        if not config.model.quantiles and not config.model.intervals:
+            return (), None
+        cached = getattr(info, "calibration", None)
+        if cached is not None and cached[0] == levels:
+            return cached
+        inputs, truth = info.window_arrays("validation")
+        outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
+        offsets = calibration.fit_offsets(
+            outputs,
+            truth,
+            calibration.window_scale(inputs, info.num_targets, _lag(info)),
+            levels,
+        )
+        info.calibration = (levels, offsets)
+        return info.calibration
 
     def headline(self, test_metrics: Mapping[str, Mapping[str, Any]]) -> dict:
         lstm = next((name for name in test_metrics if name.startswith("lstm")), None)
@@ -122,8 +174,14 @@ class TimeSeriesApp(App):
         }
 
     def serving_module(self, config, data: AppData, model_instance):
+        levels, offsets = self.calibrate(config, data.info, model_instance)
         return serving.ForecastModule(
-            model_instance, data.info, config.data, config.model.quantiles
+            model_instance,
+            data.info,
+            data.info.config,
+            config.model.quantiles,
+            levels=levels,
+            offsets=offsets,
         )
 
     def sample_requests(
@@ -172,6 +230,10 @@ class TimeSeriesApp(App):
                         for i, target in enumerate(metadata["target_names"])
                     }
                 yield result
+
+
+def _lag(info: data_module.SeriesData) -> int:
+    return calibration.scale_lag(info.input_steps, info.steps_per_day)
 
 
 def _iso(seconds) -> str:

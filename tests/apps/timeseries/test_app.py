@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from apps.timeseries import model
+from apps.timeseries import calibration, model
 from apps.timeseries.app import APP
 from lstm_keras import cli
 
@@ -33,8 +33,9 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
     results = APP.evaluate(tiny_config, data, keras_model, str(tmp_path))
     assert list(results) == [
         "last_value",
-        "repeat_last_day",
+        "seasonal_naive",
         "linear",
+        "holt_winters",
         "lstm_single_shot",
     ]
     # The baselines' numbers are the NumPy baselines on the same test windows.
@@ -42,6 +43,20 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
     expected = np.abs(model.last_value_forecast(inputs, 1, 24) - truth).mean()
     assert results["last_value"]["mae_normalized"] == pytest.approx(expected)
     scale = data.info.std[0]
+    lstm = results["lstm_single_shot"]
+    best = min(
+        ("last_value", "seasonal_naive", "linear", "holt_winters"),
+        key=lambda name: results[name]["mae/temp"],
+    )
+    assert lstm["best_baseline/temp"] == best
+    assert lstm["skill_vs_best/temp"] == pytest.approx(
+        1 - lstm["mae/temp"] / results[best]["mae/temp"]
+    )
+    assert len(lstm["skill_vs_best_by_step/temp"]) == 24
+    assert lstm["backtest"]["origins"] == len(inputs)
+    # Calibrated 50% and 80% intervals (the default model.intervals).
+    assert 0 <= lstm["interval_coverage_0.8/temp"] <= 1
+    assert lstm["interval_coverage_0.5/temp"] <= lstm["interval_coverage_0.8/temp"]
     for metrics in results.values():
         assert metrics["mae/temp"] == pytest.approx(
             metrics["mae_normalized/temp"] * scale
@@ -53,7 +68,11 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
         )
     table = capsys.readouterr().out
     assert "| lstm_single_shot |" in table and "| linear |" in table
-    for name in ("forecast_vs_truth.png", "error_by_horizon.png"):
+    for name in (
+        "forecast_vs_truth.png",
+        "error_by_horizon.png",
+        "skill_by_horizon.png",
+    ):
         assert os.path.getsize(tmp_path / "plots" / name) > 1000
     headline = APP.headline(results)
     assert headline["model"] == "lstm_single_shot"
@@ -64,9 +83,23 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
     served = module.signatures["serving_default"](
         window=tf.constant(request["window"]),
         timestamps=tf.constant(request["timestamps"]),
-    )["forecast"].numpy()
+    )
     expected = data.info.denormalize_targets(keras_model.predict(inputs[:2], verbose=0))
-    np.testing.assert_allclose(served, expected, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        served["forecast"].numpy(), expected, rtol=1e-5, atol=1e-3
+    )
+    # The calibrated quantiles, in original units, equal the NumPy calibration.
+    levels, offsets = APP.calibrate(tiny_config, data.info, keras_model)
+    scale = calibration.window_scale(inputs[:2], 1, calibration.scale_lag(24, 24))
+    normalized = calibration.apply_offsets(
+        keras_model.predict(inputs[:2], verbose=0), scale, offsets
+    )
+    np.testing.assert_allclose(
+        served["quantiles"].numpy(),
+        normalized * data.info.std[0] + data.info.mean[0],
+        rtol=1e-5,
+        atol=1e-3,
+    )
 
 
 @pytest.mark.slow
@@ -108,6 +141,12 @@ def test_cli_train_and_predict(tmp_path, capsys):
         assert line["times"][0] == "2013-12-31T00:00:00+00:00"
         assert len(line["forecast"]["temp"]) == 24
         assert all(0 < value < 80 for value in line["forecast"]["temp"])
+        # The calibrated quantiles come with it, ordered by level.
+        levels = line["quantiles"]["temp"]
+        assert list(levels) == ["0.1", "0.25", "0.5", "0.75", "0.9"]
+        assert all(
+            low <= high for low, high in zip(levels["0.1"], levels["0.9"], strict=True)
+        )
     # EWR: the dropped hour (8 features) plus 2 values missing in the data;
     # LGA: 5 values missing in the data.
     assert [line["filled_values_in_window"] for line in lines] == [2 + 8, 5]

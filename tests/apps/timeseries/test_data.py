@@ -263,3 +263,62 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="model.kind must be one of"):
         config_module.ModelConfig(kind="transformer")
     assert config_module.DataConfig(targets=["a", "b"]).targets == ("a", "b")
+
+
+def test_default_preset_on_a_csv_takes_its_own_columns(make_frame, tmp_path):
+    # The two-flag command: source and target; the time column is detected,
+    # every numeric column is a feature, and there is no group column.
+    path = tmp_path / "mine.csv"
+    make_frame(steps=600, groups=("A",)).drop(columns="site").to_csv(path, index=False)
+    preset = config_module.PRESETS["default"]
+    config = dataclasses.replace(
+        preset.data, source=f"csv:{path}", targets=("temp",), input_steps=24
+    )
+    prepared = data.load(config)
+    assert prepared.feature_names == ("temp", "wind")
+    assert [s.name for s in prepared.splits["train"]] == ["series"]
+    assert prepared.config.time_column == "time"
+    assert prepared.config.group_column is None
+    # The built-in source keeps its own choices.
+    builtin = config_module.with_source_defaults(preset.data)
+    assert builtin.group_column == "origin" and "dewp" in builtin.features
+
+
+def test_csv_with_one_numeric_column_needs_no_target(make_frame, tmp_path):
+    path = tmp_path / "one.csv"
+    make_frame(steps=600, groups=("A",))[["time", "temp"]].to_csv(path, index=False)
+    prepared = data.load(config_module.DataConfig(source=f"csv:{path}", input_steps=24))
+    assert prepared.target_names == ("temp",)
+
+
+def test_ambiguous_columns_are_one_line_errors(make_frame):
+    frame = make_frame(groups=("A",)).drop(columns="site")
+    config = config_module.DataConfig(input_steps=6, horizon=3)
+    _one_line_error(frame, config, r"set data.targets .*\['temp', 'wind'\]")
+    frame["other_time"] = frame["time"]
+    _one_line_error(frame, config, "several columns look like timestamps")
+    _one_line_error(frame[["temp", "wind"]], config, "no column looks like timestamps")
+
+
+def test_daily_csv_read_as_hourly_is_a_one_line_error(make_frame):
+    frame = make_frame(steps=200, groups=("A",)).drop(columns="site")
+    frame["time"] = pd.date_range("2020-01-01", periods=200, freq="D").strftime(
+        "%Y-%m-%d"
+    )
+    config = config_module.DataConfig(
+        time_column="time", targets=("temp",), input_steps=6, horizon=3
+    )
+    message = _one_line_error(frame, config, "set data.frequency=24h")
+    assert "1 days" in message
+    prepared = data.prepare(frame, dataclasses.replace(config, frequency="1D"))
+    assert prepared.steps_per_day == 1
+
+
+def test_mase_scale_is_the_training_seasonal_naive_mae(make_frame, make_config):
+    from apps.timeseries import evaluation
+
+    prepared = data.prepare(make_frame(), make_config())
+    expected = np.concatenate(
+        [np.abs(s.values[24:, 0] - s.values[:-24, 0]) for s in prepared.splits["train"]]
+    ).mean()
+    assert evaluation.seasonal_naive_scale(prepared)[0] == pytest.approx(expected)

@@ -143,3 +143,49 @@ def test_quantile_config_is_checked():
     with pytest.raises(ValueError, match="needs model.kind=single_shot"):
         ModelConfig(kind="autoregressive", quantiles=(0.1, 0.5, 0.9))
     assert ModelConfig(quantiles=[0.25, 0.5, 0.75]).quantiles == (0.25, 0.5, 0.75)
+
+
+def test_instance_norm_and_linear_base_start_from_their_baselines():
+    inputs = _windows(batch=2, steps=8, features=5).astype("float32")
+    normalized = model.build_single_shot(
+        8, 5, 2, 4, units=6, instance_norm=True, num_time_features=2
+    )
+    expected = model.last_value_forecast(inputs, 2, 4)
+    np.testing.assert_allclose(
+        normalized.predict(inputs, verbose=0), expected, atol=1e-5
+    )
+    rng = np.random.default_rng(2)
+    linear = model.LinearForecaster().fit(
+        rng.normal(size=(300, 8, 5)), rng.normal(size=(300, 4, 2))
+    )
+    based = model.build_single_shot(8, 5, 2, 4, units=6, linear_base=linear)
+    np.testing.assert_allclose(
+        based.predict(inputs, verbose=0), linear.predict(inputs), atol=1e-5
+    )
+    # The linear base is frozen: only the LSTM and the head train.
+    frozen = {id(w) for w in based.get_layer("linear_base").weights}
+    assert len(frozen) == 2
+    assert frozen.isdisjoint(id(w) for w in based.trainable_weights)
+
+
+def test_seed_ensemble_trains_each_member_and_forecasts_their_mean():
+    from apps.timeseries.config import ModelConfig, TimeSeriesConfig
+
+    class Shapes:
+        input_steps, num_inputs, num_targets, horizon = 10, 3, 1, 4
+        time_periods, frequency_seconds = ("day",), 3600
+
+    keras.utils.set_random_seed(0)
+    config = TimeSeriesConfig(model=ModelConfig(units=4, members=3, residual=False))
+    ensemble = model.build(config, Shapes())
+    x = np.random.default_rng(0).random((32, 10, 3)).astype("float32")
+    y = np.random.default_rng(1).random((32, 4, 1)).astype("float32")
+    first = [m.predict(x, verbose=0) for m in ensemble.members]
+    assert not np.allclose(first[0], first[1])  # different initial weights
+    ensemble.fit(x, y, epochs=1, batch_size=32, verbose=0)
+    members = [m.predict(x, verbose=0) for m in ensemble.members]
+    np.testing.assert_allclose(
+        ensemble.predict(x, verbose=0), np.mean(members, axis=0), atol=1e-6
+    )
+    # Each member's own loss trained it (every member moved).
+    assert all(not np.allclose(a, b) for a, b in zip(first, members, strict=True))

@@ -149,7 +149,9 @@ def test_quantile_metrics_by_hand():
     assert metrics["pinball_normalized"] == pytest.approx(expected)
 
 
-def test_quantile_signature_denormalizes_every_level(tmp_path):
+def test_quantile_signature_returns_calibrated_levels(tmp_path):
+    from apps.timeseries import calibration
+
     prepared, config = _prepared()
     tf.keras.utils.set_random_seed(1)
     keras_model = model.build_single_shot(
@@ -161,14 +163,30 @@ def test_quantile_signature_denormalizes_every_level(tmp_path):
         residual=False,
         quantiles=(0.2, 0.5, 0.8),
     )
-    module = serving.ForecastModule(keras_model, prepared, config, (0.2, 0.5, 0.8))
+    offsets = np.random.default_rng(0).normal(size=(4, 1, 3)).astype("float32")
+    module = serving.ForecastModule(
+        keras_model,
+        prepared,
+        config,
+        (0.2, 0.5, 0.8),
+        levels=(0.2, 0.5, 0.8),
+        offsets=offsets,
+    )
     request = serving.sample_request(prepared, count=2)
     outputs = module.signatures["serving_default"](
         window=tf.constant(request["window"]),
         timestamps=tf.constant(request["timestamps"]),
     )
     inputs, _ = prepared.model_arrays(prepared.splits["test"][0])
-    raw = keras_model.predict(np.stack([inputs[0:12], inputs[1:13]]), verbose=0)
-    expected = raw * prepared.std[0] + prepared.mean[0]
-    np.testing.assert_allclose(outputs["quantiles"].numpy(), expected, rtol=1e-5)
-    np.testing.assert_allclose(outputs["forecast"].numpy(), expected[..., 1], rtol=1e-5)
+    windows = np.stack([inputs[0:12], inputs[1:13]])
+    raw = keras_model.predict(windows, verbose=0)
+    # 12 steps: not longer than a day, so the scale uses one-step changes.
+    scale = calibration.window_scale(windows, 1, 1)
+    expected = calibration.apply_offsets(raw, scale, offsets)
+    expected = expected * prepared.std[0] + prepared.mean[0]
+    np.testing.assert_allclose(outputs["quantiles"].numpy(), expected, rtol=1e-4)
+    np.testing.assert_allclose(
+        outputs["forecast"].numpy(),
+        raw[..., 1] * prepared.std[0] + prepared.mean[0],
+        rtol=1e-5,
+    )
