@@ -84,3 +84,27 @@ def test_cli_trains_exports_and_predicts_tiny(tmp_path, capsys):
     records = [json.loads(line) for line in lines]
     assert [r["input"] for r in records] == ["Satz eins.", ""]
     assert all(np.isfinite(r["score"]) for r in records)
+
+
+def test_bleu_confidence_interval_and_paired_test():
+    import random
+
+    rng = random.Random(0)
+    words = "the a cat dog sat ran on under mat house big small".split()
+    references = [" ".join(rng.choices(words, k=8)) for _ in range(200)]
+    # A system that keeps each word with probability 0.9, and a worse one.
+    good = [" ".join(w for w in r.split() if rng.random() < 0.9) for r in references]
+    bad = [" ".join(w for w in r.split() if rng.random() < 0.5) for r in references]
+    scores = evaluation.score_translations(good, references)
+    low, high = scores["bleu_ci95"]
+    assert low < scores["bleu"] < high and high - low < 10
+    assert scores["bleu_bootstrap_samples"] == 1000
+    assert "bleu_ci95" not in evaluation.score_translations(good, references, 1)
+
+    better = evaluation.paired_test(bad, good, references)
+    assert better["system_bleu"] == scores["bleu"]
+    assert better["bleu_difference"] > 10 and better["p_value"] < 0.01
+    # Another system of the same quality: no significant difference.
+    alike = [" ".join(w for w in r.split() if rng.random() < 0.9) for r in references]
+    same = evaluation.paired_test(good, alike, references)
+    assert abs(same["bleu_difference"]) < 3 and same["p_value"] > 0.05
