@@ -2,7 +2,7 @@
 
     lstm-keras train translation --preset default --output runs/translation
     lstm-keras predict translation --model runs/translation/export \\
-        "Kinder ahmen oft nach, was sie im Fernsehen sehen."
+        "In the beginning was the Word."
 """
 
 from __future__ import annotations

@@ -53,8 +53,10 @@ def paired_test(
     """sacreBLEU's paired bootstrap resampling test of `system` against `baseline`.
 
     Returns both BLEU scores, their difference and the p-value of the null
-    hypothesis that `system` is no better than `baseline` (sacreBLEU's
-    `--paired-bs`, Koehn 2004).
+    hypothesis that the two systems score the same (sacreBLEU's `--paired-bs`,
+    Koehn 2004; two-sided, on the absolute BLEU difference, as Moses'
+    `bootstrap-hypothesis-difference-significance.pl`). Identical outputs get
+    p = 1 (sacreBLEU's strict count would give 1 / (n + 1)).
     """
     from sacrebleu.significance import PairedTest
 
@@ -67,13 +69,14 @@ def paired_test(
     )
     signatures, scores = test()
     base, other = scores["BLEU"]
+    p_value = 1.0 if list(baseline) == list(system) else float(other.p_value)
     return {
         "test": "paired bootstrap resampling (sacrebleu --paired-bs)",
         "samples": n_samples,
         "baseline_bleu": round(base.score, 2),
         "system_bleu": round(other.score, 2),
         "bleu_difference": round(other.score - base.score, 2),
-        "p_value": round(float(other.p_value), 4),
+        "p_value": round(p_value, 4),
         "signature": str(signatures["BLEU"]),
     }
 

@@ -108,3 +108,4 @@ def test_bleu_confidence_interval_and_paired_test():
     alike = [" ".join(w for w in r.split() if rng.random() < 0.9) for r in references]
     same = evaluation.paired_test(good, alike, references)
     assert abs(same["bleu_difference"]) < 3 and same["p_value"] > 0.05
+    assert evaluation.paired_test(good, good, references)["p_value"] == 1.0
