@@ -208,7 +208,7 @@ PRESETS = {
         # Epochs fit the demo's 20-minute budget on 2 CPU cores; 4e-3 learned
         # faster per epoch and per second than 2e-3 or batches of 32 (README).
         train=TrainConfig(
-            epochs=12, batch_size=64, learning_rate=4e-3, early_stopping_patience=4
+            epochs=16, batch_size=64, learning_rate=4e-3, early_stopping_patience=4
         ),
     ),
     # The built-in corpus to convergence on 2 CPU cores in about 2 hours (not
