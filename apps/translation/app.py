@@ -149,7 +149,9 @@ class TranslationApp(App):
         attention_plot(module, sources[:4], os.path.join(plots, "attention.png"))
         with open(os.path.join(output_dir, "test_translations.tsv"), "w") as file:
             file.write("source\treference\tgreedy\tbeam\n")
-            rows = zip(sources, references, outputs["greedy"], outputs["beam"], strict=True)
+            rows = zip(
+                sources, references, outputs["greedy"], outputs["beam"], strict=True
+            )
             for row in rows:
                 file.write("\t".join(" ".join(text.split()) for text in row) + "\n")
         return results

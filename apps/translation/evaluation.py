@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sacrebleu
 
-
 # sacreBLEU's bootstrap resamples for confidence intervals and the paired test.
 N_BOOTSTRAP = 1000
 
