@@ -59,8 +59,12 @@ def resolve_config(
     changes = {}
     if config_file is not None:
         changes.update(flatten_mapping(type(config), read_yaml(config_file)))
+        for key, value in changes.items():  # type errors name the file
+            field_type = _leaf_type(type(config), key)
+            if not dataclasses.is_dataclass(field_type):
+                _coerce(value, field_type, key.rsplit(".")[-1], os.fspath(config_file))
     changes.update(parse_overrides(type(config), overrides))
-    return _replace_all(config, changes, source=os.fspath(config_file or ""))
+    return _replace_all(config, changes)
 
 
 def apply_overrides(config: Any, overrides: Iterable[str]) -> Any:

@@ -266,3 +266,23 @@ def test_token_batches_hold_more_short_pairs_and_cover_every_pair():
     assert sorted(len(labels) for _, labels in plain) == [2, 4] + [8] * 13
     assert sizes == [2, 8] + [10] * 10  # 70 // 7 short pairs a batch
     assert sum(sizes) == len(sources)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data.source=tsv:my.tsv"],
+        ["data.source=freedict", "data.dictionary_examples=sentences"],
+        ["data.dictionary_examples=sentences", "data.source=freedict"],
+    ],
+)
+def test_default_preset_takes_other_sources_in_any_override_order(overrides):
+    from apps.translation.app import APP
+    from lstm_keras.config import resolve_config
+
+    config = resolve_config(APP, "default", overrides=overrides)
+    source = next(o for o in overrides if o.startswith("data.source="))
+    assert config.data.source == source.split("=", 1)[1]
+    assert config.data.builtin_max_words == 20  # ignored for tsv: (tested above)
+    with pytest.raises(ValueError, match="needs data.source=freedict"):
+        resolve_config(APP, "default", overrides=["data.dictionary_examples=sentences"])
