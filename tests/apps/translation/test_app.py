@@ -17,7 +17,7 @@ def test_app_is_registered_with_tensorflow_text_for_serving():
 
     assert load_app("translation") is APP
     assert APP.serving_imports == ("tensorflow_text",)
-    assert {"tiny", "default", "large"} <= set(APP.presets)
+    assert {"tiny", "default", "full", "large"} <= set(APP.presets)
 
 
 def test_tiny_run_through_app_methods(tiny_run):
@@ -33,8 +33,15 @@ def test_tiny_run_through_app_methods(tiny_run):
         assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
         assert math.isfinite(scores["mean_log_prob"])
         assert scores["sentences"] == len(data.test)
-        assert len(scores["samples"]) == 5
+        assert len(scores["samples"]) == 10
+        low, high = scores["bleu_ci95"]
+        assert low <= scores["bleu"] <= high or scores["bleu"] == 0.0
+    paired = metrics["beam"]["paired_test_vs_greedy"]
+    assert paired["baseline_bleu"] == metrics["greedy"]["bleu"]
+    assert 0.0 < paired["p_value"] <= 1.0
     assert metrics["beam"]["mean_log_prob"] >= metrics["greedy"]["mean_log_prob"]
+    with open(os.path.join(run_dir, "test_translations.tsv"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) == len(data.test) + 1
     assert os.path.getsize(os.path.join(run_dir, "plots", "attention.png")) > 1000
     json.dumps(metrics)
 
