@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Debian packages the tests use when present: the FreeDict dictionary the
-# translation corpus is rebuilt from (the extracted corpus itself ships).
-DEBIAN_PACKAGES := dict-freedict-deu-eng
+# Debian packages the tests use when present: what the translation corpora are
+# rebuilt from (FreeDict; the SWORD Bible modules and their reader mod2imp).
+# The extracted corpora themselves ship.
+DEBIAN_PACKAGES := dict-freedict-deu-eng libsword-utils sword-text-web sword-text-sparv
 
 .PHONY: install system-packages test demo bench lint format clean
 

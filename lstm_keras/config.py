@@ -56,13 +56,29 @@ def resolve_config(
         FileNotFoundError: `config_file` does not exist.
     """
     config = preset_config(app, preset)
+    changes = {}
     if config_file is not None:
-        config = apply_mapping(config, read_yaml(config_file))
-    return apply_overrides(config, overrides)
+        changes.update(flatten_mapping(type(config), read_yaml(config_file)))
+        for key, value in changes.items():  # type errors name the file
+            field_type = _leaf_type(type(config), key)
+            if not dataclasses.is_dataclass(field_type):
+                _coerce(value, field_type, key.rsplit(".")[-1], os.fspath(config_file))
+    changes.update(parse_overrides(type(config), overrides))
+    return _replace_all(config, changes)
 
 
 def apply_overrides(config: Any, overrides: Iterable[str]) -> Any:
-    """Applies `KEY=VALUE` strings (dotted keys, YAML values) to `config`."""
+    """Applies `KEY=VALUE` strings (dotted keys, YAML values) to `config`.
+
+    All overrides are applied before any section is validated, so checks that
+    involve two keys do not depend on the order of the overrides.
+    """
+    return _replace_all(config, parse_overrides(type(config), overrides))
+
+
+def parse_overrides(config_class: type, overrides: Iterable[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings -> `{dotted_key: value}` (the last of a key wins)."""
+    changes = {}
     for override in overrides:
         key, separator, text = override.partition("=")
         key = key.strip()
@@ -70,7 +86,7 @@ def apply_overrides(config: Any, overrides: Iterable[str]) -> Any:
             raise ValueError(
                 f"--set expects KEY=VALUE (e.g. train.epochs=3); got {override!r}"
             )
-        field_type = _leaf_type(type(config), key)
+        field_type = _leaf_type(config_class, key)
         try:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as error:
@@ -82,15 +98,48 @@ def apply_overrides(config: Any, overrides: Iterable[str]) -> Any:
         # True and `1.0` into a float.
         if _accepts_str(field_type) and not isinstance(value, str | type(None)):
             value = text
-        config = _replace(config, key.split("."), value)
-    return config
+        changes.pop(key, None)  # a repeated key counts where it was set last
+        changes[key] = value
+    return changes
 
 
 def apply_mapping(config: Any, mapping: Mapping[str, Any], source: str = "") -> Any:
     """Applies a nested mapping (as read from YAML) over `config`."""
-    for key, value in flatten_mapping(type(config), mapping).items():
-        config = _replace(config, key.split("."), value, source=source)
-    return config
+    return _replace_all(config, flatten_mapping(type(config), mapping), source)
+
+
+def _replace_all(config: Any, changes: Mapping[str, Any], source: str = "") -> Any:
+    """`config` with every dotted key of `changes` set, each section rebuilt once.
+
+    Values are type-checked one by one; a section's own checks (its
+    `__post_init__`) run once, on all its new values together.
+    """
+    if not changes:
+        return config
+    hints = _type_hints(type(config))
+    fields, children = {}, {}
+    for key, value in changes.items():
+        name, _, rest = key.partition(".")
+        if name not in hints:
+            raise ValueError(_unknown_key_message(key, type(config)))
+        field_type = hints[name]
+        if rest:
+            children.setdefault(name, {})[rest] = value
+        elif dataclasses.is_dataclass(field_type):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"config key {name!r} holds a section; set its keys")
+            nested = flatten_mapping(field_type, value)
+            children.setdefault(name, {}).update(nested)
+        else:
+            fields[name] = _coerce(value, field_type, name, source)
+    for name, nested in children.items():
+        fields[name] = _replace_all(getattr(config, name), nested, source)
+    try:
+        return dataclasses.replace(config, **fields)
+    except (TypeError, ValueError) as error:
+        if len(fields) == 1:
+            raise ValueError(f"config key {next(iter(fields))!r}: {error}") from None
+        raise ValueError(f"config: {error}") from None
 
 
 def flatten_mapping(
@@ -200,31 +249,6 @@ def write_text_atomically(path: str, text: str) -> None:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
-
-
-def _replace(config: Any, path: list[str], value: Any, source: str = "") -> Any:
-    """Returns `config` with the field at `path` set to `value`, type-checked."""
-    hints = _type_hints(type(config))
-    name = path[0]
-    if name not in hints:
-        raise ValueError(_unknown_key_message(".".join(path), type(config)))
-    field_type = hints[name]
-    if len(path) > 1:
-        # Callers validate the whole dotted key first (`_leaf_type`,
-        # `flatten_mapping`), so the child is a dataclass here.
-        new_child = _replace(getattr(config, name), path[1:], value, source)
-        return dataclasses.replace(config, **{name: new_child})
-    if dataclasses.is_dataclass(field_type):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"config key {name!r} holds a section; set its keys")
-        return dataclasses.replace(
-            config, **{name: apply_mapping(getattr(config, name), value, source)}
-        )
-    coerced = _coerce(value, field_type, name, source)
-    try:
-        return dataclasses.replace(config, **{name: coerced})
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"config key {name!r}: {error}") from None
 
 
 def _unknown_key_message(key: str, config_class: type) -> str:

@@ -2,7 +2,7 @@
 
     lstm-keras train translation --preset default --output runs/translation
     lstm-keras predict translation --model runs/translation/export \\
-        "Kinder ahmen oft nach, was sie im Fernsehen sehen."
+        "In the beginning was the Word."
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from . import data as data_lib
 from .config import PRESETS, TranslationConfig
 from .tokenizer import Tokenizers
 
-# Test sentences shown in metrics.json and in the attention plot.
-_SAMPLES = 5
+# Test sentences shown in metrics.json (and the first 4 in the attention plot).
+_SAMPLES = 10
 _EVALUATION_BATCH = 64
 
 
@@ -118,17 +118,18 @@ class TranslationApp(App):
     def evaluate(
         self, config: Any, data: AppData, model: Any, output_dir: str
     ) -> dict[str, dict[str, Any]]:
-        from .evaluation import attention_plot, score_translations
+        from .evaluation import attention_plot, paired_test, score_translations
 
         module = self.serving_module(config, data, model)
         sources = [source for source, _ in data.test]
         references = [target for _, target in data.test]
-        results = {}
+        results, outputs = {}, {}
         for name, function in (
             ("greedy", module.translate_greedy),
             ("beam", module.translate),
         ):
             hypotheses, scores = translate_in_batches(function, sources)
+            outputs[name] = hypotheses
             results[name] = {
                 **score_translations(hypotheses, references),
                 "mean_log_prob": float(np.mean(scores)),
@@ -139,9 +140,20 @@ class TranslationApp(App):
                     )
                 ],
             }
+        # Is beam search's gain over greedy more than test-set luck?
+        results["beam"]["paired_test_vs_greedy"] = paired_test(
+            outputs["greedy"], outputs["beam"], references
+        )
         plots = os.path.join(output_dir, "plots")
         os.makedirs(plots, exist_ok=True)
         attention_plot(module, sources[:4], os.path.join(plots, "attention.png"))
+        with open(os.path.join(output_dir, "test_translations.tsv"), "w") as file:
+            file.write("source\treference\tgreedy\tbeam\n")
+            rows = zip(
+                sources, references, outputs["greedy"], outputs["beam"], strict=True
+            )
+            for row in rows:
+                file.write("\t".join(" ".join(text.split()) for text in row) + "\n")
         return results
 
     def serving_module(self, config: Any, data: AppData, model: Any) -> Any:

@@ -1,7 +1,9 @@
 """Parallel text for the translation app: sources, cleaning, deterministic split.
 
 Sources (`data.source`):
-    builtin       FreeDict German->English example sentences (shipped).
+    builtin       English->Spanish Bible verses, World English Bible ->
+                  Reina-Valera 1909, aligned by verse (shipped).
+    freedict      FreeDict German->English example sentences (shipped).
     tsv:PATH      UTF-8, column 1 source, column 2 target, extra columns ignored.
     folder:PATH   TFDS TranslateFolder layout: `de.train.txt`, `en.train.txt`,
                   ... one sentence a line; all splits are pooled and re-split.
@@ -14,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import html
+import math
 import os
 import re
 import unicodedata
 from collections.abc import Iterable
 
-from .config import DICTIONARY_EXAMPLE_KINDS
+from .config import BUILTIN_SOURCES, DICTIONARY_EXAMPLE_KINDS
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
@@ -27,12 +30,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NON_WORD = re.compile(r"\W+")
 
 Pair = tuple[str, str]
+# Word-set Jaccard similarity from which two sentences count as near-duplicates.
+NEAR_DUPLICATE_JACCARD = 0.8
 
 
 def read_pairs(data_config) -> list[Pair]:
     """Reads raw (source, target) pairs named by `data_config.source`."""
     source = data_config.source
     if source == "builtin":
+        from lstm_keras_datasets import bible_eng_spa
+
+        pairs = bible_eng_spa.load()
+    elif source == "freedict":
         from lstm_keras_datasets import freedict_deu_eng
 
         pairs = freedict_deu_eng.load()
@@ -48,7 +57,7 @@ def read_pairs(data_config) -> list[Pair]:
         pairs = read_tfds(source[len("tfds:") :])
     else:
         raise ValueError(
-            f"Unknown data.source {source!r}; expected builtin, tsv:PATH, "
+            f"Unknown data.source {source!r}; expected builtin, freedict, tsv:PATH, "
             "folder:PATH or tfds:NAME."
         )
     if data_config.reverse:
@@ -235,6 +244,13 @@ def load_splits(data_config) -> tuple[dict[str, list[Pair]], dict[str, int]]:
         data_config.unicode_normalization,
         data_config.max_length_ratio,
     )
+    if data_config.builtin_max_words and data_config.source in BUILTIN_SOURCES:
+        pairs = [
+            pair
+            for pair in pairs
+            if max(len(side.split()) for side in pair) <= data_config.builtin_max_words
+        ]
+        counts["builtin_max_words"] = counts["kept"] - len(pairs)
     if data_config.max_examples:
         pairs = pairs[: data_config.max_examples]
     splits = split_pairs(
@@ -249,6 +265,10 @@ def load_splits(data_config) -> tuple[dict[str, list[Pair]], dict[str, int]]:
                 f"The {name} split is empty ({len(pairs)} pairs after cleaning); "
                 "use more data or larger split fractions."
             )
+    counts["test_near_duplicates"] = count_near_duplicates(
+        [source for source, _ in splits["test"]],
+        [source for source, _ in splits["train"]],
+    )
     kinds = DICTIONARY_EXAMPLE_KINDS[data_config.dictionary_examples]
     if kinds:
         from lstm_keras_datasets import freedict_deu_eng
@@ -289,6 +309,42 @@ def add_training_pairs(
             splits["train"].append(pair)
             added += 1
     return added, held_out
+
+
+def count_near_duplicates(
+    queries: list[str], corpus: list[str], threshold: float = NEAR_DUPLICATE_JACCARD
+) -> int:
+    """How many `queries` have a near-duplicate in `corpus`.
+
+    Near-duplicate: the sets of casefolded words (punctuation ignored) have a
+    Jaccard similarity >= `threshold` ("And the king said to him" vs "The king
+    said to him"). Exact only up to the threshold, computed with prefix
+    filtering (two sets that similar share one of the rarest words of each), so
+    it takes seconds on tens of thousands of sentences.
+    """
+    corpus_sets = [frozenset(_NON_WORD.sub(" ", s.casefold()).split()) for s in corpus]
+    frequency: dict[str, int] = {}
+    for words in corpus_sets:
+        for word in words:
+            frequency[word] = frequency.get(word, 0) + 1
+
+    def prefix(words):
+        ordered = sorted(words, key=lambda word: (frequency.get(word, 0), word))
+        return ordered[: len(ordered) - math.ceil(threshold * len(ordered)) + 1]
+
+    index: dict[str, list[int]] = {}
+    for position, words in enumerate(corpus_sets):
+        for word in prefix(words):
+            index.setdefault(word, []).append(position)
+    found = 0
+    for query in queries:
+        words = frozenset(_NON_WORD.sub(" ", query.casefold()).split())
+        candidates = {p for word in prefix(words) for p in index.get(word, ())}
+        found += any(
+            len(words & corpus_sets[p]) >= threshold * len(words | corpus_sets[p])
+            for p in candidates
+        )
+    return found
 
 
 def _match_key(text: str) -> str:

@@ -133,3 +133,38 @@ def test_written_config_reads_back_equal(tmp_path):
     assert load_run_config(APP, path) == config
     assert differing_keys(config, APP.presets["tiny"]) == ["train.learning_rate"]
     assert "train.early_stopping_patience" in valid_keys(type(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Paired:
+    source: str = "builtin"
+    extras: str = "none"
+
+    def __post_init__(self):
+        if self.extras != "none" and self.source != "builtin":
+            raise ValueError("extras needs source=builtin")
+
+
+@dataclasses.dataclass(frozen=True)
+class _PairedConfig:
+    data: _Paired = _Paired(extras="some")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data.source=tsv:my.tsv", "data.extras=none"],
+        ["data.extras=none", "data.source=tsv:my.tsv"],
+    ],
+)
+def test_overrides_are_validated_after_all_are_applied(overrides):
+    config = apply_overrides(_PairedConfig(), overrides)
+    assert config.data == _Paired(source="tsv:my.tsv", extras="none")
+
+
+def test_a_check_failing_after_all_overrides_is_still_an_error():
+    with pytest.raises(ValueError, match="extras needs source=builtin"):
+        apply_overrides(_PairedConfig(), ["data.source=tsv:my.tsv"])
+    # The last value of a repeated key counts.
+    config = apply_overrides(_PairedConfig(), ["data.source=x", "data.source=builtin"])
+    assert config.data.source == "builtin"

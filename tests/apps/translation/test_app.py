@@ -17,7 +17,7 @@ def test_app_is_registered_with_tensorflow_text_for_serving():
 
     assert load_app("translation") is APP
     assert APP.serving_imports == ("tensorflow_text",)
-    assert {"tiny", "default", "large"} <= set(APP.presets)
+    assert {"tiny", "default", "full", "large"} <= set(APP.presets)
 
 
 def test_tiny_run_through_app_methods(tiny_run):
@@ -33,8 +33,15 @@ def test_tiny_run_through_app_methods(tiny_run):
         assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
         assert math.isfinite(scores["mean_log_prob"])
         assert scores["sentences"] == len(data.test)
-        assert len(scores["samples"]) == 5
+        assert len(scores["samples"]) == 10
+        low, high = scores["bleu_ci95"]
+        assert low <= scores["bleu"] <= high or scores["bleu"] == 0.0
+    paired = metrics["beam"]["paired_test_vs_greedy"]
+    assert paired["baseline_bleu"] == metrics["greedy"]["bleu"]
+    assert 0.0 < paired["p_value"] <= 1.0
     assert metrics["beam"]["mean_log_prob"] >= metrics["greedy"]["mean_log_prob"]
+    with open(os.path.join(run_dir, "test_translations.tsv"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) == len(data.test) + 1
     assert os.path.getsize(os.path.join(run_dir, "plots", "attention.png")) > 1000
     json.dumps(metrics)
 
@@ -84,3 +91,28 @@ def test_cli_trains_exports_and_predicts_tiny(tmp_path, capsys):
     records = [json.loads(line) for line in lines]
     assert [r["input"] for r in records] == ["Satz eins.", ""]
     assert all(np.isfinite(r["score"]) for r in records)
+
+
+def test_bleu_confidence_interval_and_paired_test():
+    import random
+
+    rng = random.Random(0)
+    words = "the a cat dog sat ran on under mat house big small".split()
+    references = [" ".join(rng.choices(words, k=8)) for _ in range(200)]
+    # A system that keeps each word with probability 0.9, and a worse one.
+    good = [" ".join(w for w in r.split() if rng.random() < 0.9) for r in references]
+    bad = [" ".join(w for w in r.split() if rng.random() < 0.5) for r in references]
+    scores = evaluation.score_translations(good, references)
+    low, high = scores["bleu_ci95"]
+    assert low < scores["bleu"] < high and high - low < 10
+    assert scores["bleu_bootstrap_samples"] == 1000
+    assert "bleu_ci95" not in evaluation.score_translations(good, references, 1)
+
+    better = evaluation.paired_test(bad, good, references)
+    assert better["system_bleu"] == scores["bleu"]
+    assert better["bleu_difference"] > 10 and better["p_value"] < 0.01
+    # Another system of the same quality: no significant difference.
+    alike = [" ".join(w for w in r.split() if rng.random() < 0.9) for r in references]
+    same = evaluation.paired_test(good, alike, references)
+    assert abs(same["bleu_difference"]) < 3 and same["p_value"] > 0.05
+    assert evaluation.paired_test(good, good, references)["p_value"] == 1.0

@@ -140,9 +140,50 @@ def test_unknown_source_is_rejected():
 
 def test_builtin_corpus_loads_cleans_and_splits():
     splits, counts = data.load_splits(DataConfig())
-    assert counts["input"] > 10000 and counts["kept"] > 10000
+    assert counts["input"] == 31077 and counts["kept"] > 30000
     assert sum(len(split) for split in splits.values()) == counts["kept"]
+    assert len(splits["test"]) > 1400
+    # English -> Spanish by default; data.reverse=true gives Spanish -> English.
+    assert ("I am the bread of life.", "Yo soy el pan de vida.") in splits["train"]
+    reverse, _ = data.load_splits(DataConfig(reverse=True))
+    everything = {pair for split in splits.values() for pair in split}
+    assert {(t, s) for split in reverse.values() for s, t in split} == everything
+
+
+def test_freedict_corpus_stays_a_named_source():
+    splits, counts = data.load_splits(DataConfig(source="freedict"))
+    assert counts["input"] > 10000 and counts["kept"] > 10000
     assert len(splits["test"]) > 400
+
+
+def test_builtin_max_words_cuts_only_the_builtin_corpora(tmp_path):
+    splits, counts = data.load_splits(DataConfig(builtin_max_words=20))
+    pairs = [pair for split in splits.values() for pair in split]
+    assert max(len(side.split()) for pair in pairs for side in pair) == 20
+    assert counts["builtin_max_words"] == counts["kept"] - len(pairs) > 10000
+    path = tmp_path / "long.tsv"
+    long_pair = " ".join(["word"] * 30)
+    path.write_text("".join(f"{long_pair} {i}\t{long_pair} {i}\n" for i in range(40)))
+    user, user_counts = data.load_splits(
+        DataConfig(source=f"tsv:{path}", builtin_max_words=20, test_fraction=0.3)
+    )
+    assert sum(len(split) for split in user.values()) == 40
+    assert "builtin_max_words" not in user_counts
+
+
+def test_near_duplicates_are_counted_by_word_overlap():
+    train = [
+        "And the king said to him, Go in peace.",
+        "Blessed are the meek, for they shall inherit the earth.",
+    ]
+    test = [
+        "The king said to him, “Go in peace.”",  # same words but "and": 8/9
+        "Blessed are the poor in spirit.",
+        "Something else entirely.",
+    ]
+    assert data.count_near_duplicates(test, train) == 1
+    assert data.count_near_duplicates(test, train, threshold=0.95) == 0
+    assert data.count_near_duplicates(test, train + test[1:2]) == 2
 
 
 @pytest.mark.parametrize(
@@ -187,8 +228,10 @@ def test_add_training_pairs_holds_out_anything_matching_evaluation_pairs():
 
 
 def test_dictionary_examples_grow_only_the_train_split():
-    plain, plain_counts = data.load_splits(DataConfig())
-    extended, counts = data.load_splits(DataConfig(dictionary_examples="sentences"))
+    plain, plain_counts = data.load_splits(DataConfig(source="freedict"))
+    extended, counts = data.load_splits(
+        DataConfig(source="freedict", dictionary_examples="sentences")
+    )
     assert extended["validation"] == plain["validation"]
     assert extended["test"] == plain["test"]
     assert extended["train"][: len(plain["train"])] == plain["train"]
@@ -198,8 +241,8 @@ def test_dictionary_examples_grow_only_the_train_split():
     assert "dictionary_examples" not in plain_counts
 
 
-def test_dictionary_examples_need_the_builtin_source():
-    with pytest.raises(ValueError, match="needs data.source=builtin"):
+def test_dictionary_examples_need_the_freedict_source():
+    with pytest.raises(ValueError, match="needs data.source=freedict"):
         DataConfig(source="tsv:x.tsv", dictionary_examples="sentences")
     with pytest.raises(ValueError, match="data.dictionary_examples must be one of"):
         DataConfig(dictionary_examples="words")
@@ -223,3 +266,23 @@ def test_token_batches_hold_more_short_pairs_and_cover_every_pair():
     assert sorted(len(labels) for _, labels in plain) == [2, 4] + [8] * 13
     assert sizes == [2, 8] + [10] * 10  # 70 // 7 short pairs a batch
     assert sum(sizes) == len(sources)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data.source=tsv:my.tsv"],
+        ["data.source=freedict", "data.dictionary_examples=sentences"],
+        ["data.dictionary_examples=sentences", "data.source=freedict"],
+    ],
+)
+def test_default_preset_takes_other_sources_in_any_override_order(overrides):
+    from apps.translation.app import APP
+    from lstm_keras.config import resolve_config
+
+    config = resolve_config(APP, "default", overrides=overrides)
+    source = next(o for o in overrides if o.startswith("data.source="))
+    assert config.data.source == source.split("=", 1)[1]
+    assert config.data.builtin_max_words == 20  # ignored for tsv: (tested above)
+    with pytest.raises(ValueError, match="needs data.source=freedict"):
+        resolve_config(APP, "default", overrides=["data.dictionary_examples=sentences"])
