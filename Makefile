@@ -26,7 +26,7 @@ system-packages:
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	    $$sudo apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq $$missing; \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	  else echo "note: cannot install$$missing without apt-get; tests needing it skip"; fi; \
 	fi
 
