@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests use when present: the FreeDict dictionary the
 # translation corpus is rebuilt from (the extracted corpus itself ships).
 DEBIAN_PACKAGES := dict-freedict-deu-eng
+# The speech corpus: flite voices, and real recordings (alsa-utils' "Front
+# Left"..., ktuberling-data's and klettres-data's words) for real negatives
+# and the real-speech check.
+DEBIAN_PACKAGES += flite alsa-utils ktuberling-data klettres-data
 
 .PHONY: install system-packages test demo bench lint format clean
 
@@ -43,7 +47,7 @@ format: install
 bench: install
 	$(PY) -m lstm_keras bench --xla --bidirectional --write docs/benchmarks.md
 
-demo: install
+demo: install system-packages
 	$(PY) -m lstm_keras demo
 
 clean:

@@ -7,8 +7,8 @@ the model, prepared as `lstm-keras predict` prepares a file (mono, 16 kHz,
 the loudest second), as recorded and through a simulated phone line:
 
 - word accuracy: recordings of a command word labelled with that word
-  (for the 12 default labels: "left" and "right" said by the alsa-utils
-  speaker, "no" from klettres-data; few clips, so a coarse number);
+  (for the 12 default labels: 3 "left" and 3 "right" said by the alsa-utils
+  speaker, 2 "no" from klettres-data; few clips, so a coarse number);
 - false accepts: recordings of other words labelled as any command word
   (they should be `_unknown_`; `_silence_` counts as a rejection too).
 """
