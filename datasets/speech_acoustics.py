@@ -43,15 +43,18 @@ def speed_perturb(samples: np.ndarray, factor: float) -> np.ndarray:
 def room_impulse_responses(
     count: int,
     rng: np.random.Generator,
-    rt60: tuple[float, float] = (0.15, 0.8),
+    rt60: tuple[float, float] = (0.15, 0.7),
     max_order: int = 30,
+    distance: tuple[float, float] = (0.3, 3.0),
 ) -> list[np.ndarray]:
     """`count` impulse responses of random shoebox rooms at 16 kHz.
 
     Rooms from 3 x 3 x 2.4 m to 10 x 8 x 4 m, reverberation time uniform in
-    `rt60` (wall absorption from Sabine's formula), source and microphone
-    anywhere at least 0.5 m from the walls. Each response is scaled to unit
-    energy and starts at its direct path (the speech keeps its timing).
+    `rt60` (wall absorption from Sabine's formula), the talker anywhere at
+    least 0.5 m from the walls and the microphone `distance` metres away
+    (a phone at the mouth to a device across the table), inside the room.
+    Each response is scaled to unit energy and starts at its direct path
+    (the speech keeps its timing).
     """
     import pyroomacoustics
 
@@ -66,8 +69,11 @@ def room_impulse_responses(
             materials=pyroomacoustics.Material(absorption),
             max_order=min(order, max_order),
         )
-        room.add_source(rng.uniform(0.5, dims - 0.5))
-        room.add_microphone(rng.uniform(0.5, dims - 0.5))
+        source = rng.uniform(0.5, dims - 0.5)
+        direction = rng.standard_normal(3)
+        direction *= rng.uniform(*distance) / np.linalg.norm(direction)
+        room.add_source(source)
+        room.add_microphone(np.clip(source + direction, 0.2, dims - 0.2))
         room.compute_rir()
         response = np.asarray(room.rir[0][0], np.float64)
         response = response[int(np.argmax(np.abs(response))) :]

