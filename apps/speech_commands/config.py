@@ -214,7 +214,8 @@ PRESETS = {
     # `make demo`: the built-in corpus, 12 labels, minutes on a 2-core CPU.
     "default": SpeechConfig(
         data=DataConfig(),
-        model=ModelConfig(),
+        # PCEN: level and channel (phone, microphone) cancel per band.
+        model=ModelConfig(features="pcen"),
         train=TrainConfig(
             epochs=10, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
         ),
