@@ -814,6 +814,13 @@ def _generate(root: pathlib.Path, config: SynthConfig, workers: int, progress: b
     recordings = real_negatives(config)
     if recordings:
         (root / REAL_FOLDER).mkdir()
+        packages = sorted({r.package for r in recordings})
+        (root / REAL_FOLDER / "README.md").write_text(
+            "Real recordings of words in other languages, recorded like the\n"
+            "synthetic clips (room, noise, channel), from the Debian packages\n"
+            f"{', '.join(packages)} (GPL-2+; licence texts in\n"
+            "/usr/share/doc/<package>/copyright and /usr/share/common-licenses).\n"
+        )
         tasks += [
             (_real_clips, (str(root), config, start, recordings[start : start + 64]))
             for start in range(0, len(recordings), 64)
