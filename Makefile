@@ -8,6 +8,10 @@ STAMP := $(VENV)/.installed
 # rebuilt from (FreeDict; the SWORD Bible modules and their reader mod2imp).
 # The extracted corpora themselves ship.
 DEBIAN_PACKAGES := dict-freedict-deu-eng libsword-utils sword-text-web sword-text-sparv
+# The speech corpus: flite voices, and real recordings (alsa-utils' "Front
+# Left"..., ktuberling-data's and klettres-data's words) for real negatives
+# and the real-speech check.
+DEBIAN_PACKAGES += flite alsa-utils ktuberling-data klettres-data
 
 .PHONY: install system-packages test demo bench lint format clean
 
@@ -44,7 +48,7 @@ format: install
 bench: install
 	$(PY) -m lstm_keras bench --xla --bidirectional --write docs/benchmarks.md
 
-demo: install
+demo: install system-packages
 	$(PY) -m lstm_keras demo
 
 clean:

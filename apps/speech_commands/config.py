@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 
-from lstm_keras_datasets.speech_synth import COMMAND_WORDS
+from lstm_keras_datasets.speech_synth import COMMAND_WORDS, ENGINES
 
 from lstm_keras.app import TrainConfig
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
 ARCHITECTURES = ("lstm", "crnn")
-FEATURES = ("log_mel", "mfcc")
+FEATURES = ("log_mel", "mfcc", "pcen")
 HEADS = ("last", "mean")
 
 
@@ -39,11 +39,26 @@ class DataConfig:
     """Where the clips come from and how training clips are augmented.
 
     Attributes:
-        source: `builtin` (the synthetic eSpeak NG corpus, generated once and
+        source: `builtin` (the synthetic corpus: eSpeak NG, flite and Piper
+            voices in simulated rooms and channels, generated once and
             cached), `folder:PATH` (the Speech Commands folder layout) or
             `tfds:speech_commands` (prepared TFDS data; never downloads).
         words: the command words; every other word is `_unknown_`.
-        num_speakers: builtin corpus: distinct synthetic speakers.
+        num_speakers: builtin corpus: eSpeak NG speakers (train, validation
+            and test).
+        engines: builtin corpus: `espeak` plus any of `flite` (Debian) and
+            `piper` (PyPI), whose speakers all train.
+        flite_speakers: builtin corpus: flite speakers.
+        piper_speakers: builtin corpus: Piper speakers.
+        room_probability: builtin corpus: share of clips in simulated rooms.
+        telephone_probability: builtin corpus: share of clips through an 8 kHz
+            mu-law phone channel.
+        microphone_probability: builtin corpus: share through a cheap
+            microphone (band limits, tilt).
+        real_unknown: builtin corpus: this many real words in other
+            languages (Debian `ktuberling-data`, `klettres-data`) join the
+            training `_unknown_` clips, and real babble the background noise
+            (0: neither).
         repeats: builtin corpus: clips of each command word per speaker.
         unknown_per_speaker: builtin corpus: other-word clips per speaker.
         cache_dir: builtin corpus cache ("" = `~/.cache/lstm_keras`, or
@@ -62,6 +77,13 @@ class DataConfig:
     source: str = "builtin"
     words: tuple[str, ...] = COMMAND_WORDS
     num_speakers: int = 400
+    engines: tuple[str, ...] = ENGINES
+    flite_speakers: int = 80
+    piper_speakers: int = 80
+    room_probability: float = 0.5
+    telephone_probability: float = 0.25
+    microphone_probability: float = 0.25
+    real_unknown: int = 1000
     repeats: int = 2
     unknown_per_speaker: int = 6
     cache_dir: str = ""
@@ -74,6 +96,7 @@ class DataConfig:
 
     def __post_init__(self):
         _as_tuple(self, "words", str)
+        _as_tuple(self, "engines", str)
         if not self.words:
             raise ValueError(
                 "DataConfig.words is empty: name at least one command word."
@@ -107,7 +130,10 @@ class ModelConfig:
     Attributes:
         architecture: `lstm` (stacked LSTM on the features) or `crnn` (causal
             convolutions over time and frequency, then LSTM).
-        features: `log_mel` or `mfcc`.
+        features: `log_mel`, `mfcc` or `pcen` (per-channel energy
+            normalization of the mel power: per-band automatic gain control,
+            causal, so level and channel coloration cancel).
+        pcen_time_constant: `pcen`: the smoother's time constant in seconds.
         num_mel_bins: mel filters.
         num_mfcc: MFCCs kept when `features` is `mfcc`.
         frame_length: analysis window in samples (480 = 30 ms at 16 kHz).
@@ -126,6 +152,7 @@ class ModelConfig:
 
     architecture: str = "crnn"
     features: str = "log_mel"
+    pcen_time_constant: float = 0.4
     num_mel_bins: int = 40
     num_mfcc: int = 20
     frame_length: int = 480
@@ -174,7 +201,12 @@ PRESETS = {
     # Seconds: a 2-word corpus of 12 speakers, one small epoch.
     "tiny": SpeechConfig(
         data=DataConfig(
-            words=("yes", "no"), num_speakers=12, repeats=1, unknown_per_speaker=1
+            words=("yes", "no"),
+            num_speakers=12,
+            engines=("espeak",),
+            real_unknown=0,
+            repeats=1,
+            unknown_per_speaker=1,
         ),
         model=ModelConfig(conv_filters=(4,), lstm_units=(8,), num_mel_bins=16),
         train=TrainConfig(epochs=1, batch_size=16, early_stopping_patience=1),
@@ -182,9 +214,11 @@ PRESETS = {
     # `make demo`: the built-in corpus, 12 labels, minutes on a 2-core CPU.
     "default": SpeechConfig(
         data=DataConfig(),
-        model=ModelConfig(),
+        # PCEN: level and channel (phone, microphone) cancel per band.
+        model=ModelConfig(features="pcen"),
+        # The rooms and phone lines make training clips harder: 14 epochs.
         train=TrainConfig(
-            epochs=10, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+            epochs=14, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
         ),
     ),
     # Real Speech Commands v2 (folder:PATH or tfds:speech_commands) on a GPU.

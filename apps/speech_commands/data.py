@@ -172,11 +172,18 @@ def load_folder(root: str | pathlib.Path, config: SpeechConfig, source: str) -> 
 
 
 def load_builtin(config: SpeechConfig) -> Corpus:
-    """Generates (once) and reads the synthetic eSpeak NG corpus."""
+    """Generates (once) and reads the synthetic corpus."""
     data = config.data
     synth_config = speech_synth.SynthConfig(
         words=data.words,
         num_speakers=data.num_speakers,
+        engines=data.engines,
+        flite_speakers=data.flite_speakers,
+        piper_speakers=data.piper_speakers,
+        room_probability=data.room_probability,
+        telephone_probability=data.telephone_probability,
+        microphone_probability=data.microphone_probability,
+        real_unknown=data.real_unknown,
         repeats=data.repeats,
         unknown_per_speaker=data.unknown_per_speaker,
     )

@@ -65,6 +65,8 @@ class LogMelFrontend(keras.layers.Layer):
         num_mfcc: 0 for log-mel features (`log(mel + log_offset)`); otherwise
             that many MFCCs: the orthonormal DCT-II of the mel power in dB.
         log_offset: added before the log of log-mel features.
+        compression: `log` (log-mel or MFCC, as `num_mfcc` says) or `none`
+            (the mel power itself, for `PCEN`).
 
     Call arguments:
         waveform: float32 `[batch, samples]`, samples in [-1, 1].
@@ -86,9 +88,15 @@ class LogMelFrontend(keras.layers.Layer):
         upper_edge_hertz: float = 7600.0,
         num_mfcc: int = 0,
         log_offset: float = 1e-6,
+        compression: str = "log",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if compression not in ("log", "none"):
+            raise ValueError(
+                "LogMelFrontend compression must be 'log' or 'none'. "
+                f"Received: {compression!r}."
+            )
         if not 0 < frame_step <= frame_length <= fft_length:
             raise ValueError(
                 "LogMelFrontend needs 0 < frame_step <= frame_length <= fft_length. "
@@ -114,6 +122,7 @@ class LogMelFrontend(keras.layers.Layer):
         self.upper_edge_hertz = upper_edge_hertz
         self.num_mfcc = num_mfcc
         self.log_offset = log_offset
+        self.compression = compression
         self._mel_weights = mel_weight_matrix(
             fft_length // 2 + 1,
             sample_rate,
@@ -146,6 +155,8 @@ class LogMelFrontend(keras.layers.Layer):
         power = tf.math.square(tf.math.abs(stft))
         mel = tf.tensordot(power, tf.constant(self._mel_weights), axes=1)
         mel.set_shape(power.shape[:-1].concatenate([self.num_mel_bins]))
+        if self.compression == "none":
+            return mel
         if not self.num_mfcc:
             return tf.math.log(mel + self.log_offset)  # [batch, frames, mel]
         decibels = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / tf.math.log(10.0)
@@ -188,4 +199,97 @@ class LogMelFrontend(keras.layers.Layer):
             "upper_edge_hertz": self.upper_edge_hertz,
             "num_mfcc": self.num_mfcc,
             "log_offset": self.log_offset,
+            "compression": self.compression,
+        }
+
+
+@keras.saving.register_keras_serializable(package="speech_commands")
+class PCEN(keras.layers.Layer):
+    """Per-channel energy normalization of mel power (Wang et al. 2017).
+
+    `M[t] = (1 - b) M[t-1] + b E[t]` smooths each band over time, and
+    `(E / (eps + M)^gain + bias)^power - bias^power` divides the energy by it:
+    an automatic gain control per band, so the level of the recording and a
+    fixed coloration of its channel (telephone, microphone) cancel, causally.
+    `b` follows from `time_constant` as in `librosa.pcen`, which the tests
+    compare against (with a zero initial `M`, the start of a stream).
+
+    Args:
+        time_constant: smoother time constant in seconds.
+        frame_rate: frames per second of the input.
+        gain: the exponent of `M` (`alpha`).
+        bias: `delta`.
+        power: `r`.
+        eps: keeps the division finite.
+
+    Call arguments:
+        mel: float32 `[batch, frames, bins]` mel power.
+
+    Example:
+
+        features = PCEN(frame_rate=50)(mel_power)  # same shape
+    """
+
+    def __init__(
+        self,
+        time_constant: float = 0.4,
+        frame_rate: float = 50.0,
+        gain: float = 0.98,
+        bias: float = 2.0,
+        power: float = 0.5,
+        eps: float = 1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if time_constant <= 0 or frame_rate <= 0:
+            raise ValueError(
+                "PCEN time_constant and frame_rate must be > 0. "
+                f"Received: {time_constant}, {frame_rate}."
+            )
+        self.time_constant = time_constant
+        self.frame_rate = frame_rate
+        self.gain = gain
+        self.bias = bias
+        self.power = power
+        self.eps = eps
+        frames = time_constant * frame_rate
+        self.smoothing = float((np.sqrt(1 + 4 * frames**2) - 1) / (2 * frames**2))
+
+    def _smooth(self, mel, initial):
+        """All `M[t]` of a chunk at once: a decaying lower-triangular sum."""
+        b = self.smoothing
+        frames = tf.shape(mel)[1]
+        t = tf.cast(tf.range(frames), tf.float32)
+        lag = t[:, None] - t[None, :]  # [t, s]
+        weights = tf.where(lag >= 0, b * tf.pow(1.0 - b, tf.maximum(lag, 0.0)), 0.0)
+        carried = tf.pow(1.0 - b, t + 1.0)[None, :, None] * initial[:, None, :]
+        return tf.einsum("ts,bsf->btf", weights, mel) + carried
+
+    def _compress(self, mel, smooth):
+        return (
+            mel / tf.pow(self.eps + smooth, self.gain) + self.bias
+        ) ** self.power - (self.bias**self.power)
+
+    def call(self, mel):
+        mel = tf.convert_to_tensor(mel, tf.float32)
+        smooth = self._smooth(mel, tf.zeros_like(mel[:, 0]))
+        return self._compress(mel, smooth)
+
+    def step(self, mel, smoother):
+        """Streams frames: returns (features, new smoother state `[batch, bins]`)."""
+        smooth = self._smooth(mel, smoother)
+        return self._compress(mel, smooth), smooth[:, -1]
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "time_constant": self.time_constant,
+            "frame_rate": self.frame_rate,
+            "gain": self.gain,
+            "bias": self.bias,
+            "power": self.power,
+            "eps": self.eps,
         }

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from apps.speech_commands.config import SpeechConfig
-from apps.speech_commands.frontend import LogMelFrontend
+from apps.speech_commands.frontend import PCEN, LogMelFrontend
 from lstm_keras import LSTM
 
 _CONV_KERNEL = (3, 3)  # (time, frequency)
@@ -110,6 +110,8 @@ class SpeechModel(keras.Model):
     Args:
         num_classes: output classes.
         frontend: `LogMelFrontend` keyword arguments.
+        pcen: `PCEN` keyword arguments, applied to the frontend's mel power
+            (the frontend then needs `compression="none"`); None: no PCEN.
         feature_mean: per-feature mean for normalization (None: 0).
         feature_variance: per-feature variance (None: 1).
         conv_filters: causal 3x3 convolutions (frequency stride 2) before the
@@ -125,6 +127,7 @@ class SpeechModel(keras.Model):
         self,
         num_classes,
         frontend=None,
+        pcen=None,
         feature_mean=None,
         feature_variance=None,
         conv_filters=(),
@@ -142,6 +145,7 @@ class SpeechModel(keras.Model):
             )
         self.num_classes = num_classes
         self.frontend_config = dict(frontend or {})
+        self.pcen_config = None if pcen is None else dict(pcen)
         self.feature_mean = (
             None if feature_mean is None else [float(v) for v in feature_mean]
         )
@@ -156,6 +160,7 @@ class SpeechModel(keras.Model):
         self.seed = seed
 
         self.frontend = LogMelFrontend(**self.frontend_config, name="frontend")
+        self.pcen = None if pcen is None else PCEN(**self.pcen_config, name="pcen")
         num_features = self.frontend.num_features
         self.normalization = keras.layers.Normalization(
             axis=-1,
@@ -205,6 +210,8 @@ class SpeechModel(keras.Model):
     # One function per stage, shared by `call` and `stream_step`, so the two
     # paths cannot drift apart.
     def _features(self, features, training):
+        if self.pcen is not None:
+            features = self.pcen(features)
         features = self.normalization(features)  # [batch, frames, features]
         return self.spec_augment(features, training=training)
 
@@ -245,6 +252,8 @@ class SpeechModel(keras.Model):
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         """Streaming state names and shapes without the batch dimension."""
         shapes = {"frontend_buffer": (self.frontend.buffer_samples,)}
+        if self.pcen is not None:
+            shapes["pcen_smoother"] = (self.frontend.num_mel_bins,)
         channels = [1, *self.conv_filters]
         for index in range(len(self.conv_filters)):
             shapes[f"conv_{index}_frames"] = (
@@ -282,7 +291,12 @@ class SpeechModel(keras.Model):
         features, new_states["frontend_buffer"] = self.frontend.step(
             chunk, states["frontend_buffer"]
         )
-        x = self._features(features, training=False)
+        if self.pcen is not None:
+            features, new_states["pcen_smoother"] = self.pcen.step(
+                features, states["pcen_smoother"]
+            )
+        features = self.normalization(features)
+        x = self.spec_augment(features, training=False)
         if self.convolutions:
             x = tf.pad(x[..., None], [[0, 0], [0, 0], [1, 1], [0, 0]])
             for index in range(len(self.convolutions)):
@@ -312,6 +326,7 @@ class SpeechModel(keras.Model):
             **super().get_config(),
             "num_classes": self.num_classes,
             "frontend": self.frontend_config,
+            "pcen": self.pcen_config,
             "feature_mean": self.feature_mean,
             "feature_variance": self.feature_variance,
             "conv_filters": list(self.conv_filters),
@@ -331,6 +346,17 @@ def frontend_kwargs(config: SpeechConfig) -> dict:
         "fft_length": model.fft_length,
         "num_mel_bins": model.num_mel_bins,
         "num_mfcc": model.num_mfcc if model.features == "mfcc" else 0,
+        "compression": "none" if model.features == "pcen" else "log",
+    }
+
+
+def pcen_kwargs(config: SpeechConfig) -> dict | None:
+    model = config.model
+    if model.features != "pcen":
+        return None
+    return {
+        "time_constant": model.pcen_time_constant,
+        "frame_rate": 16000 / model.frame_step,
     }
 
 
@@ -341,6 +367,8 @@ def feature_statistics(
     features = LogMelFrontend(**frontend_kwargs(config))(
         tf.constant(waveforms, tf.float32)
     )
+    if pcen_kwargs(config) is not None:
+        features = PCEN(**pcen_kwargs(config))(features)
     features = tf.reshape(features, [-1, features.shape[-1]]).numpy().astype(np.float64)
     return features.mean(axis=0).tolist(), np.maximum(
         features.var(axis=0), 1e-6
@@ -365,6 +393,7 @@ def build_speech_model(
     model = SpeechModel(
         num_classes=num_classes,
         frontend=frontend_kwargs(config),
+        pcen=pcen_kwargs(config),
         feature_mean=mean,
         feature_variance=variance,
         conv_filters=model_config.conv_filters

@@ -2,22 +2,46 @@
 
 import csv
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
 import scipy.signal
 import soundfile
-from lstm_keras_datasets import speech_synth
+from lstm_keras_datasets import speech_real, speech_synth
 
 TINY = speech_synth.SynthConfig(
     words=("yes", "no"),
     unknown_words=("cat", "dog", "yes"),  # "yes" is a command: dropped from the pool
     num_speakers=8,
+    engines=("espeak",),
+    real_unknown=0,
     repeats=2,
     unknown_per_speaker=1,
     validation_fraction=0.25,
     test_fraction=0.25,
     background_seconds=2,
+)
+# Every engine, real negatives and babble, rooms and channels on every clip.
+MIXED = speech_synth.SynthConfig(
+    words=("left",),
+    unknown_words=("cat",),
+    num_speakers=3,
+    flite_speakers=5,
+    piper_speakers=2,
+    real_unknown=4,
+    repeats=1,
+    unknown_per_speaker=0,
+    room_probability=1.0,
+    telephone_probability=0.5,
+    microphone_probability=0.5,
+    background_seconds=2,
+)
+needs_debian = pytest.mark.skipif(
+    shutil.which("flite") is None
+    or set(speech_real.installed_packages()) != set(speech_real.PACKAGES),
+    reason="needs Debian flite, alsa-utils, ktuberling-data, klettres-data "
+    "(make system-packages)",
 )
 
 
@@ -90,6 +114,53 @@ def test_test_and_validation_voices_never_occur_in_training(corpus):
     assert len(all_voices) == len(set(all_voices)) == TINY.num_speakers
 
 
+@needs_debian
+def test_every_engine_speaks_and_only_espeak_voices_are_held_out(tmp_path):
+    root = speech_synth.build(MIXED, cache_dir=tmp_path, workers=2, progress=False)
+    speakers = _speakers(root)
+    engines = {row["engine"] for row in speakers.values()}
+    assert engines == {"espeak", "flite", "piper"}
+    # flite's five voices each once; all flite and Piper speakers train.
+    flite = [row for row in speakers.values() if row["engine"] == "flite"]
+    assert {row["voice"] for row in flite} == {
+        f"flite+{voice}" for voice in speech_synth.FLITE_VOICES
+    }
+    splits = _split_of(root)
+    for relative, split in splits.items():
+        if relative.startswith(speech_synth.REAL_FOLDER + "/"):
+            assert split == "train"  # real negatives never validate or test
+            continue
+        speaker = speakers[relative.split("/")[1].split("_nohash_")[0]]
+        assert speaker["split"] == split
+        if speaker["engine"] != "espeak":
+            assert split == "train"
+    real = sorted((root / speech_synth.REAL_FOLDER).glob("*.wav"))
+    assert len(real) == MIXED.real_unknown
+    # Real negatives are other languages, never the held-out English ones.
+    assert not any(p.name.startswith(("en-", "en_GB-")) for p in real)
+    assert (root / "_background_noise_" / speech_synth.BABBLE_FILE).is_file()
+    for path in real + sorted(root.glob("left/*.wav")):
+        samples, rate = soundfile.read(str(path))
+        assert rate == 16000 and samples.shape == (16000,)
+        assert np.sqrt(np.mean(samples**2)) > 0.005
+
+
+def test_real_negatives_skip_command_words_and_fail_clearly_when_missing(
+    monkeypatch,
+):
+    monkeypatch.setattr(speech_real, "recordings", lambda: [])
+    with pytest.raises(RuntimeError, match="real_unknown"):
+        speech_synth.real_negatives(MIXED)
+    recordings = [
+        speech_real.Recording("a.ogg", "no", "es", "klettres-data"),
+        speech_real.Recording("b.ogg", "gato", "es", "ktuberling-data"),
+        speech_real.Recording("c.ogg", "hat", "en", "ktuberling-data"),
+    ]
+    monkeypatch.setattr(speech_real, "recordings", lambda: recordings)
+    config = speech_synth.SynthConfig(words=("no",), real_unknown=10)
+    assert [r.word for r in speech_synth.real_negatives(config)] == ["gato"]
+
+
 def test_build_reuses_a_completed_corpus(corpus):
     before = {p: p.stat().st_mtime_ns for p in corpus.glob("yes/*.wav")}
     again = speech_synth.build(TINY, cache_dir=corpus.parent, progress=False)
@@ -100,7 +171,8 @@ def test_build_reuses_a_completed_corpus(corpus):
 def test_build_replaces_an_unfinished_corpus(tmp_path):
     config = speech_synth.SynthConfig(
         words=("go",), unknown_words=("up",), num_speakers=3, repeats=1,
-        unknown_per_speaker=0, background_seconds=1,
+        unknown_per_speaker=0, background_seconds=1, engines=("espeak",),
+        real_unknown=0,
     )  # fmt: skip
     stale = tmp_path / config.cache_key()
     (stale / "go").mkdir(parents=True)
@@ -151,7 +223,9 @@ def test_espeak_speaks_english_voices_at_22050_hz():
 @pytest.mark.parametrize(
     "kwargs",
     [{"words": ()}, {"words": ("yes", "yes")}, {"words": ("y3s",)}, {"num_speakers": 2},
-     {"validation_fraction": 0.6, "test_fraction": 0.5}],
+     {"validation_fraction": 0.6, "test_fraction": 0.5}, {"engines": ("flite",)},
+     {"engines": ("espeak", "sapi")}, {"speed": (1.2, 1.1)},
+     {"telephone_probability": 0.7, "microphone_probability": 0.5}],
 )  # fmt: skip
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):

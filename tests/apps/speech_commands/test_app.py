@@ -8,6 +8,7 @@ import pytest
 import sklearn.metrics
 import soundfile
 import tensorflow as tf
+from lstm_keras_datasets import speech_real
 
 from apps.speech_commands.app import APP, evaluation_metrics
 from lstm_keras.cli import main
@@ -63,6 +64,14 @@ def test_app_methods_train_evaluate_and_serve(tiny, tmp_path):
     assert 0.0 <= results["crnn"]["accuracy"] <= 1.0
     assert {"precision/yes", "recall/_silence_"} <= set(results["crnn"])
     assert (tmp_path / "plots" / "confusion_matrix.png").stat().st_size > 1000
+    if set(speech_real.installed_packages()) == set(speech_real.PACKAGES):
+        # "no" is said in klettres-data's English and British English sets.
+        assert results["crnn"]["real/words"] == 2
+        assert results["crnn"]["real/other_words"] > 100
+        assert (tmp_path / "real_speech_check.tsv").is_file()
+        headline = APP.headline(results)
+        assert headline["metric"].startswith("accuracy, unseen synthetic voices")
+        assert "real command words right" in headline["metric"]
 
     module = APP.serving_module(tiny, data, model)
     requests = APP.sample_requests(tiny, data)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from apps.speech_commands.frontend import LogMelFrontend, mel_weight_matrix
+from apps.speech_commands.frontend import PCEN, LogMelFrontend, mel_weight_matrix
 
 SAMPLE_RATE = 16000
 PARAMETERS = {"frame_length": 480, "frame_step": 320, "fft_length": 512}
@@ -98,3 +98,39 @@ def test_frontend_round_trips_its_config():
 def test_frontend_rejects_bad_parameters(kwargs):
     with pytest.raises(ValueError, match="LogMelFrontend"):
         LogMelFrontend(**kwargs)
+
+
+def test_pcen_matches_librosa_from_a_zero_state():
+    """librosa.pcen with the same time constant and a zero initial smoother."""
+    rng = np.random.default_rng(0)
+    mel = (rng.uniform(0, 1, (2, 50, 40)) ** 4 * 100).astype(np.float32)
+    ours = PCEN(time_constant=0.4, frame_rate=50.0)(mel).numpy()
+    expected = np.stack(
+        [
+            librosa.pcen(
+                m.T, sr=SAMPLE_RATE, hop_length=320, time_constant=0.4,
+                gain=0.98, bias=2.0, power=0.5, eps=1e-6, zi=np.zeros((40, 1)),
+            ).T
+            for m in mel.astype(np.float64)
+        ]
+    )  # fmt: skip
+    np.testing.assert_allclose(ours, expected, atol=5e-6)
+
+
+def test_pcen_streamed_in_chunks_equals_the_whole():
+    rng = np.random.default_rng(1)
+    mel = (rng.uniform(0, 1, (2, 50, 16)) ** 4).astype(np.float32)
+    layer = PCEN(time_constant=0.2, frame_rate=50.0)
+    smoother = tf.zeros([2, 16])
+    parts = []
+    for start in range(0, 50, 7):
+        features, smoother = layer.step(mel[:, start : start + 7], smoother)
+        parts.append(features.numpy())
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), layer(mel), atol=1e-5)
+
+
+def test_frontend_without_compression_gives_the_mel_power():
+    waveform = _speechlike()[None]
+    power = LogMelFrontend(compression="none")(waveform).numpy()
+    log_mel = LogMelFrontend()(waveform).numpy()
+    np.testing.assert_allclose(np.log(power + 1e-6), log_mel, atol=1e-4)

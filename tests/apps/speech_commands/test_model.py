@@ -31,6 +31,7 @@ def _waveforms(batch=3, seed=0):
             {"architecture": "lstm", "head": "mean", "features": "mfcc", "num_mfcc": 8},
             640,
         ),
+        ({"architecture": "crnn", "features": "pcen", "conv_filters": (4,)}, 640),
     ],
 )
 def test_stream_step_over_a_clip_equals_the_whole_clip(model_config, chunk_samples):
@@ -46,8 +47,11 @@ def test_stream_step_over_a_clip_equals_the_whole_clip(model_config, chunk_sampl
     np.testing.assert_allclose(probabilities.numpy(), whole, atol=1e-5)
 
 
-def test_stream_state_shapes_match_the_states_it_returns():
-    model = build_speech_model(_config(conv_filters=(4, 6), head="mean"), 5)
+@pytest.mark.parametrize("features", ["log_mel", "pcen"])
+def test_stream_state_shapes_match_the_states_it_returns(features):
+    model = build_speech_model(
+        _config(conv_filters=(4, 6), head="mean", features=features), 5
+    )
     _, states = model.stream_step(tf.zeros([2, 320]), model.initial_states(2))
     for name, shape in model.state_shapes().items():
         assert tuple(states[name].shape) == (2, *shape), name
@@ -82,6 +86,15 @@ def test_model_survives_keras_save_and_load(tmp_path):
     waveforms = _waveforms()
     np.testing.assert_allclose(
         loaded(waveforms).numpy(), model(waveforms).numpy(), atol=1e-6
+    )
+
+
+def test_pcen_model_ignores_the_recording_level():
+    """PCEN divides by each band's smoothed energy: a gain barely matters."""
+    model = build_speech_model(_config(features="pcen"), 4, _waveforms(4))
+    waveforms = _waveforms()
+    np.testing.assert_allclose(
+        model(waveforms * 0.05).numpy(), model(waveforms).numpy(), atol=0.02
     )
 
 

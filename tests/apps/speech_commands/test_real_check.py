@@ -1,0 +1,55 @@
+"""The real-speech check's counts, with predictors whose answers are known."""
+
+import numpy as np
+import pytest
+from lstm_keras_datasets import speech_real
+
+from apps.speech_commands.real_check import check_clips, real_speech_check
+
+pytestmark = pytest.mark.skipif(
+    set(speech_real.installed_packages()) != set(speech_real.PACKAGES),
+    reason="needs Debian alsa-utils, ktuberling-data, klettres-data (make "
+    "system-packages)",
+)
+LABELS = ("_silence_", "_unknown_", "left", "right", "no")
+WORDS = LABELS[2:]
+
+
+def _always(label):
+    def predict(clips):
+        probabilities = np.zeros((len(clips), len(LABELS)), np.float32)
+        probabilities[:, LABELS.index(label)] = 1.0
+        return probabilities
+
+    return predict
+
+
+def test_a_model_that_always_rejects_has_no_false_accepts(tmp_path):
+    metrics = real_speech_check(_always("_unknown_"), LABELS, WORDS, None)
+    # alsa-utils: front, rear, side left and right; klettres-data: "no" in en, en_GB.
+    assert metrics["real/words"] == 8 and metrics["real/words_correct"] == 0
+    assert metrics["real/false_accepts"] == 0.0
+    assert metrics["real_phone/words"] == 8
+
+
+def test_a_model_that_always_says_left_gets_the_lefts_and_every_false_accept(
+    tmp_path,
+):
+    path = tmp_path / "check.tsv"
+    metrics = real_speech_check(_always("left"), LABELS, WORDS, str(path))
+    assert metrics["real/words_correct"] == 3
+    assert metrics["real/word_accuracy"] == pytest.approx(3 / 8)
+    assert metrics["real/false_accepts"] == 1.0
+    rows = path.read_text().splitlines()
+    assert len(rows) == 1 + 2 * (metrics["real/words"] + metrics["real/other_words"])
+
+
+def test_check_clips_are_one_second_and_the_phone_version_is_narrowband():
+    recordings, clips = check_clips("recorded")
+    _, phone = check_clips("phone")
+    assert clips.shape == phone.shape == (len(recordings), 16000)
+    assert all(r.held_out for r in recordings)
+    spectrum = np.abs(np.fft.rfft(phone, axis=1)) ** 2
+    assert spectrum[:, 4500:].sum() < 1e-3 * spectrum.sum()
+    with pytest.raises(ValueError, match="condition"):
+        check_clips("radio")
