@@ -1,5 +1,6 @@
 """A Keras 3 LSTM layer: fused cuDNN on GPU, fast portable fallback elsewhere."""
 
+from lstm_keras.bidirectional import Bidirectional
 from lstm_keras.cell import LSTMCell
 from lstm_keras.lstm import LSTM
 from lstm_keras.variants import (
@@ -10,6 +11,7 @@ from lstm_keras.variants import (
 )
 
 __all__ = [
+    "Bidirectional",
     "LSTM",
     "LSTMCell",
     "LayerNormLSTM",

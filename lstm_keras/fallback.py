@@ -268,10 +268,11 @@ def _step(z, c, with_factors=False):
     `_step_backward` needs, else it is empty.
     """
     units = z.shape[-1] // 4  # static from the kernels, even when c is not
-    sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=1)
+    # The last axis: the bidirectional loop carries a leading direction axis.
+    sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=-1)
     gates = tf.sigmoid(sigmoid_part)
     candidate = tf.tanh(candidate_part)
-    o, i, f = tf.split(gates, 3, axis=1)
+    o, i, f = tf.split(gates, 3, axis=-1)
     c_new = f * c + i * candidate
     tanh_c = tf.tanh(c_new)
     h = o * tanh_c
@@ -282,10 +283,10 @@ def _step(z, c, with_factors=False):
     dc_per_dh = tf.raw_ops.TanhGrad(y=tanh_c, dy=o)
     dz_factors = tf.concat(
         [
-            tf.raw_ops.SigmoidGrad(y=gates, dy=tf.concat([tanh_c, candidate, c], 1)),
+            tf.raw_ops.SigmoidGrad(y=gates, dy=tf.concat([tanh_c, candidate, c], -1)),
             tf.raw_ops.TanhGrad(y=candidate, dy=i),
         ],
-        axis=1,
+        axis=-1,
     )
     return h, c_new, (dc_per_dh, dz_factors, f)
 
@@ -297,7 +298,7 @@ def _step_backward(dh, dc, dc_per_dh, dz_factors, forget_gate):
     the recurrence's critical path (`_step`).
     """
     dc = dc + dh * dc_per_dh
-    dz = tf.concat([dh, dc, dc, dc], axis=1) * dz_factors  # [batch, 4u]
+    dz = tf.concat([dh, dc, dc, dc], axis=-1) * dz_factors  # [batch, 4u]
     return dz, dc * forget_gate
 
 
@@ -354,7 +355,7 @@ def _forward(
         if projection is not None:
             h_new = tf.matmul(h_new, projection)
         if mask is not None:
-            keep = mask[t][:, None]
+            keep = mask[t][..., None]
             h_new = tf.where(keep, h_new, h)
             c_new = tf.where(keep, c_new, c)
         values = (h_new, *factors)
@@ -383,7 +384,9 @@ def _forward(
     return [part.pop("hidden") for part in saved], list(c_last), saved
 
 
-def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
+def _projected_gradient(
+    projected, recurrent_kernel, h0, c0, mask, compile_forward=False
+):
     """Forward over a precomputed projection, and a whole-sequence backward.
 
     The backward is one reverse loop: per step, `_step_backward` on the saved
@@ -393,15 +396,21 @@ def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
     kernel's gradient as one large matmul over all steps, as cuDNN does.
     """
     time_steps = tf.shape(projected)[0]
-    hidden, c_last, saved = _forward(
-        [_stepper(projected)],
-        time_steps,
-        recurrent_kernel,
-        [h0],
-        [c0],
-        [mask],
-        keep_factors=True,
-    )
+
+    def forward(projected, recurrent_kernel, h0, c0, mask):
+        return _forward(
+            [_stepper(projected)],
+            tf.shape(projected)[0],
+            recurrent_kernel,
+            [h0],
+            [c0],
+            [mask],
+            keep_factors=True,
+        )
+
+    if compile_forward:
+        forward = tf.function(forward, jit_compile=True, autograph=False)
+    hidden, c_last, saved = forward(projected, recurrent_kernel, h0, c0, mask)
     hidden, c_last, saved = hidden[0], c_last[0], saved[0]
     dc_per_dh, dz_factors, forget_gates = (
         saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
@@ -416,7 +425,7 @@ def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
             )
             if mask is not None:
                 # A masked step passed the state through unchanged.
-                keep = mask[t][:, None]
+                keep = mask[t][..., None]
                 dz = tf.where(keep, dz, tf.zeros_like(dz))
                 dc_prev = tf.where(keep, dc_prev, dc_next)
             dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
@@ -436,13 +445,10 @@ def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
             maximum_iterations=time_steps,
             parallel_iterations=PARALLEL_ITERATIONS,
         )
-        d_projected = d_projected.stack()  # [time, batch, 4u]
-        units = recurrent_kernel.shape[0]
+        d_projected = d_projected.stack()  # [time, (directions,) batch, 4u]
         h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
         d_recurrent_kernel = tf.matmul(
-            tf.reshape(h_prev, [-1, units]),
-            tf.reshape(d_projected, [-1, 4 * units]),
-            transpose_a=True,
+            _steps_as_rows(h_prev), _steps_as_rows(d_projected), transpose_a=True
         )
         return d_projected, d_recurrent_kernel, dh0, dc0
 
@@ -451,6 +457,17 @@ def _projected_gradient(projected, recurrent_kernel, h0, c0, mask):
     # 0.3 s per new input shape. No AutoGraph: the loop is an explicit
     # tf.while_loop, there is nothing to rewrite.
     return (hidden, c_last), tf.function(backward, jit_compile=True, autograph=False)
+
+
+def _steps_as_rows(values):
+    """`[time, batch, n]` -> `[time * batch, n]`; with a direction axis,
+    `[time, 2, batch, n]` -> `[2, time * batch, n]` (a batched matmul's
+    operand)."""
+    if values.shape.rank == 3:
+        return tf.reshape(values, [-1, values.shape[-1]])
+    directions = values.shape[1]
+    values = tf.transpose(values, [1, 0, 2, 3])
+    return tf.reshape(values, [directions, -1, values.shape[-1]])
 
 
 def _with_gradient(forward_and_backward, mask):

@@ -213,9 +213,7 @@ def test_cell_loop_matches_cudnn(name, in_function):
         assert layer.last_implementation == "cell_loop"
 
 
-@pytest.mark.parametrize(
-    "name", [n for n in CASES if not META["cases"][n]["proj"]]
-)
+@pytest.mark.parametrize("name", [n for n in CASES if not META["cases"][n]["proj"]])
 def test_keras_lstm_matches_cudnn(name):
     # Keras's own LSTM (no projection there), so that a drift in Keras
     # would show beside ours.

@@ -1,0 +1,154 @@
+"""The kernels of the fused bidirectional LSTM: one loop, or one cuDNN call.
+
+Both take the two directions' Keras-layout weights and return what the
+unidirectional kernels return, with a direction axis after time: `(hidden
+[time, 2, batch, units], c_last [2, batch, units])`, `hidden` being each
+direction's carried h per step in its own processing order (the backward
+direction's reversed), so that `lstm._keras_outputs` turns either direction
+into Keras's results.
+
+- `bidirectional_lstm` (CPU, and wherever cuDNN cannot run): the input
+  projections of all steps up front, then one `tf.while_loop` whose step
+  carries both directions' states as `[2, batch, units]`: one batched
+  matmul for the two recurrent kernels and one gate computation for both.
+  Its gradient is the unidirectional fallback's whole-sequence backward
+  (`fallback._projected_gradient`), which already works on a leading
+  direction axis: one reverse loop with one batched matmul per step,
+  the recurrent kernels' gradients as one batched matmul over all steps.
+- `cudnn_bidirectional_lstm` (GPU): one `CudnnRNNV3` call with
+  `direction="bidirectional"`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import tensorflow as tf
+
+from lstm_keras import cudnn, fallback
+
+DIRECTIONS = 2
+XLA_FORWARD = os.environ.get("LK_XLA_FORWARD") == "1"
+
+
+def bidirectional_lstm(
+    inputs, backward_inputs, weights, h0, c0, mask, hand_written_gradient=True
+):
+    """Both directions of the classic LSTM in one loop.
+
+    Args:
+        inputs, backward_inputs: `[batch, time, features]` in original time
+            order, as each direction sees them (they differ only under
+            input dropout).
+        weights: `(kernel, recurrent_kernel, bias)` of the forward direction,
+            then those of the backward direction, Keras layout.
+        h0, c0: `[2, batch, units]`, forward direction first.
+        mask: `[batch, time]` bool (any pattern), or None.
+        hand_written_gradient: differentiate through the whole-sequence
+            backward (training); False leaves it to autodiff (inference, and
+            inside `tf.cond`, whose gradient cannot take a custom gradient).
+
+    Returns:
+        `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
+    """
+    kernels, recurrent_kernels, biases = (
+        [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
+    )
+    forward, _ = fallback.processing_order(inputs, None, False)
+    backward, _ = fallback.processing_order(backward_inputs, None, True)
+    projected = tf.stack(
+        [
+            fallback._project(x, kernel, bias)
+            for x, kernel, bias in zip(
+                (forward, backward), kernels, biases, strict=True
+            )
+        ],
+        axis=1,
+    )  # [time, 2, batch, 4u]
+    recurrent_kernel = tf.stack(recurrent_kernels)  # [2, units, 4u]
+    if mask is not None:
+        mask = tf.stack(
+            [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)],
+            axis=1,
+        )  # [time, 2, batch]
+    if hand_written_gradient:
+        return fallback._with_gradient(
+            functools.partial(
+                fallback._projected_gradient, compile_forward=XLA_FORWARD
+            ),
+            mask,
+        )(projected, recurrent_kernel, h0, c0)
+
+    def forward(projected, recurrent_kernel, h0, c0, mask):
+        hidden, c_last, _ = fallback._forward(
+            [fallback._stepper(projected)],
+            tf.shape(projected)[0],
+            recurrent_kernel,
+            [h0],
+            [c0],
+            [mask],
+        )
+        return hidden[0], c_last[0]
+
+    if XLA_FORWARD:
+        forward = tf.function(forward, jit_compile=True, autograph=False)
+    return forward(projected, recurrent_kernel, h0, c0, mask)
+
+
+def bidirectional_params(weights):
+    """Both directions' Keras-layout weights in cuDNN's flat weight space.
+
+    cuDNN lays its weight space out by pseudo-layer (layer x direction), each
+    holding its own matrices and then its own biases: the forward
+    direction's block (`cudnn.canonical_params`), then the backward one's.
+    PyTorch's flat weights and JAX's `experimental.rnn` read it the same way
+    (`(num_layers, num_directions, W_ih, W_hh, b_ih, b_hh)`).
+    """
+    return tf.concat(
+        [cudnn.canonical_params(*weights[:3]), cudnn.canonical_params(*weights[3:])],
+        axis=0,
+    )
+
+
+def cudnn_bidirectional_lstm(inputs, weights, h0, c0, mask, rnn=None):
+    """One `CudnnRNNV3` call for both directions, with Keras semantics.
+
+    Args:
+        inputs: `[batch, time, features]`.
+        weights, h0, c0: as `bidirectional_lstm`.
+        mask: `[batch, time]` bool, right-padded with no empty row (the
+            caller checks), or None.
+        rnn: the op to call (tests pass a NumPy emulation of cuDNN).
+
+    Returns:
+        As `bidirectional_lstm`.
+    """
+    rnn = rnn or tf.raw_ops.CudnnRNNV3
+    time_major = tf.transpose(inputs, [1, 0, 2])
+    time_steps, batch = tf.shape(time_major)[0], tf.shape(time_major)[1]
+    if mask is None:
+        lengths = tf.fill([batch], time_steps)
+    else:
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+    outputs, h, c, _, _ = rnn(
+        input=time_major,
+        input_h=h0,
+        input_c=c0,
+        params=bidirectional_params(weights),
+        sequence_lengths=lengths,
+        rnn_mode="lstm",
+        direction="bidirectional",
+        is_training=True,
+        time_major=True,
+    )
+    # cuDNN returns both directions at the input's steps: [time, batch, 2u].
+    forward, backward = tf.split(outputs, DIRECTIONS, axis=-1)
+    if mask is not None:
+        valid = tf.transpose(mask)[..., None]  # [time, batch, 1]
+        # After a row's end the forward state stays the last one; the
+        # backward direction meets the padding first and keeps h0 there.
+        forward = tf.where(valid, forward, h[0][None])
+        backward = tf.where(valid, backward, h0[1][None])
+    hidden = tf.stack([forward, tf.reverse(backward, [0])], axis=1)
+    return hidden, c
