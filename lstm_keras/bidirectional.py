@@ -245,13 +245,11 @@ def _run_kernel(implementation, tensors, mask, training):
         weights, (h0, c0, *mask_arg) = rest[:6], rest[6:]
         return inputs, backward_inputs, weights, h0, c0, (mask_arg or [None])[0]
 
-    def run_fused(*args, hand_written_gradient=keep_gates):
-        return fused_bidirectional.bidirectional_lstm(
-            *unpack(args), hand_written_gradient=hand_written_gradient
-        )
+    def run_fused(*args, gradient="hand_written" if keep_gates else "recompute"):
+        return fused_bidirectional.bidirectional_lstm(*unpack(args), gradient=gradient)
 
     def run_autodiff(*args):
-        return run_fused(*args, hand_written_gradient=False)
+        return run_fused(*args, gradient="autodiff")
 
     def run_cudnn(*args):
         inputs, _, weights, h0, c0, mask_arg = unpack(args)

@@ -26,6 +26,7 @@ final cell state. docs/performance.md has the measurements behind each choice.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import tensorflow as tf
@@ -33,6 +34,7 @@ import tensorflow as tf
 # How many loop iterations TensorFlow may run ahead: the per-step input
 # matmuls of coming steps overlap with the recurrence (Keras uses 32 too).
 PARALLEL_ITERATIONS = 32
+XLA_FORWARD = os.environ.get("LK_XLA_FORWARD") == "1"
 
 # Inference's batch parts (`batch_chains`): at most this many, each with at
 # least this many elements per gate (rows x units). Measured on 2 cores:
@@ -165,9 +167,9 @@ def classic_lstm(
     narrow = projects_per_step(inputs.shape[-1], units)
     if hand_written_gradient and not narrow and projection is None:
         time_major, mask = processing_order(inputs, mask, go_backwards)
-        return _with_gradient(_projected_gradient, mask)(
-            _project(time_major, kernel, bias), recurrent_kernel, h0, c0
-        )
+        return _with_gradient(
+            functools.partial(_projected_gradient, compile_forward=XLA_FORWARD), mask
+        )(_project(time_major, kernel, bias), recurrent_kernel, h0, c0)
     arguments = (inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards)
     # The per-step custom gradient knows no projection: LSTMP uses autodiff.
     step_gradient = hand_written_gradient and projection is None

@@ -22,20 +22,23 @@ into Keras's results.
 from __future__ import annotations
 
 import functools
-import os
 
 import tensorflow as tf
 
 from lstm_keras import cudnn, fallback
 
 DIRECTIONS = 2
-XLA_FORWARD = os.environ.get("LK_XLA_FORWARD") == "1"
+
+# Up to this many units the two directions run stacked in one recurrence;
+# above, side by side (`_side_by_side`). Measured on 2 cores: stacked was
+# faster than Keras's two loops at U=128 and slower at U=256.
+STACKED_MAX_UNITS = 128
 
 
 def bidirectional_lstm(
-    inputs, backward_inputs, weights, h0, c0, mask, hand_written_gradient=True
+    inputs, backward_inputs, weights, h0, c0, mask, gradient="hand_written"
 ):
-    """Both directions of the classic LSTM in one loop.
+    """Both directions of the classic LSTM in one layer call.
 
     Args:
         inputs, backward_inputs: `[batch, time, features]` in original time
@@ -45,13 +48,18 @@ def bidirectional_lstm(
             then those of the backward direction, Keras layout.
         h0, c0: `[2, batch, units]`, forward direction first.
         mask: `[batch, time]` bool (any pattern), or None.
-        hand_written_gradient: differentiate through the whole-sequence
-            backward (training); False leaves it to autodiff (inference, and
-            inside `tf.cond`, whose gradient cannot take a custom gradient).
+        gradient: `"hand_written"` (training: the loop keeps what the
+            whole-sequence backward needs), `"recompute"` (inference: nothing
+            kept; a gradient, if one is asked for, reruns the forward) or
+            `"autodiff"` (inside `tf.cond`, whose gradient cannot take a
+            custom gradient).
 
     Returns:
         `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
     """
+    units = weights[1].shape[0]
+    if units > STACKED_MAX_UNITS:
+        return _side_by_side(inputs, backward_inputs, weights, h0, c0, mask, gradient)
     kernels, recurrent_kernels, biases = (
         [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
     )
@@ -72,28 +80,74 @@ def bidirectional_lstm(
             [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)],
             axis=1,
         )  # [time, 2, batch]
-    if hand_written_gradient:
-        return fallback._with_gradient(
-            functools.partial(
-                fallback._projected_gradient, compile_forward=XLA_FORWARD
-            ),
-            mask,
-        )(projected, recurrent_kernel, h0, c0)
-
-    def forward(projected, recurrent_kernel, h0, c0, mask):
-        hidden, c_last, _ = fallback._forward(
-            [fallback._stepper(projected)],
-            tf.shape(projected)[0],
-            recurrent_kernel,
-            [h0],
-            [c0],
-            [mask],
+    with_backward = functools.partial(
+        fallback._projected_gradient, compile_forward=True
+    )
+    if gradient == "hand_written":
+        return fallback._with_gradient(with_backward, mask)(
+            projected, recurrent_kernel, h0, c0
         )
-        return hidden[0], c_last[0]
+    if gradient == "autodiff":
+        return _forward_only(projected, recurrent_kernel, h0, c0, mask)
 
-    if XLA_FORWARD:
-        forward = tf.function(forward, jit_compile=True, autograph=False)
-    return forward(projected, recurrent_kernel, h0, c0, mask)
+    @tf.custom_gradient
+    def recompute(projected, recurrent_kernel, h0, c0):
+        hidden, c_last = _compiled_forward_only(
+            projected, recurrent_kernel, h0, c0, mask
+        )
+
+        def grad(d_hidden, d_c_last):
+            _, backward = with_backward(projected, recurrent_kernel, h0, c0, mask)
+            return backward(
+                tf.zeros_like(hidden) if d_hidden is None else d_hidden,
+                tf.zeros_like(c_last) if d_c_last is None else d_c_last,
+            )
+
+        return (hidden, c_last), grad
+
+    return recompute(projected, recurrent_kernel, h0, c0)
+
+
+def _forward_only(projected, recurrent_kernel, h0, c0, mask):
+    """The stacked loop without what a backward pass needs."""
+    hidden, c_last, _ = fallback._forward(
+        [fallback._stepper(projected)],
+        tf.shape(projected)[0],
+        recurrent_kernel,
+        [h0],
+        [c0],
+        [mask],
+    )
+    return hidden[0], c_last[0]
+
+
+# XLA fuses each step's elementwise work into one kernel and runs the loop
+# without the executor's per-op cost (docs/performance.md).
+_compiled_forward_only = tf.function(_forward_only, jit_compile=True, autograph=False)
+
+
+def _side_by_side(inputs, backward_inputs, weights, h0, c0, mask, gradient):
+    """Wide layers: each direction its own recurrence, both in the graph at
+    once, so that the executor runs one on each core; each step's matmul is
+    then large enough to keep a core busy, and one stacked recurrence left
+    the other core idle (docs/performance.md)."""
+    hand_written = gradient == "hand_written"
+    hidden, c_last = zip(
+        *(
+            fallback.classic_lstm(
+                x,
+                *weights[3 * d : 3 * d + 3],
+                h0[d],
+                c0[d],
+                mask,
+                go_backwards=bool(d),
+                hand_written_gradient=hand_written,
+            )
+            for d, x in enumerate((inputs, backward_inputs))
+        ),
+        strict=True,
+    )
+    return tf.stack(hidden, axis=1), tf.stack(c_last)
 
 
 def bidirectional_params(weights):
