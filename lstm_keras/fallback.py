@@ -4,18 +4,15 @@
   input matmul, one recurrent matmul and a few elementwise ops. Each step's
   gate derivatives are formed in the forward loop, beside the recurrence
   (`_step`), so the backward needs three multiplications per step besides its
-  matmuls (`_step_backward`). Two ways to differentiate, chosen by input width
-  (`projects_per_step`):
-  - narrow inputs: the input matmul runs in the loop and autodiff
-    differentiates the loop, with `_step_backward` as each step's gradient
-    (`_step_with_gradient`); autodiff keeps per-step values without copies
-    and overlaps the weight gradients' small matmuls with the recurrence;
-  - wide inputs: one input projection up front, and a hand-written backward
-    over the whole sequence (`_projected_gradient`), compiled with XLA, whose
-    weight gradients are large matmuls over all steps, as cuDNN does.
-  Inference (nothing to keep for a backward pass) instead cuts the batch
-  into parts with independent recurrences in one loop (`batch_chains`), so
-  that each core runs one part's small ops.
+  matmuls (`_step_backward`). Training runs one input projection up front,
+  the forward loop keeping those factors, and a hand-written backward over
+  the whole sequence (`_projected_gradient`), both loops compiled with XLA
+  (which fuses each step's elementwise work); the weight gradients are
+  large matmuls over all steps, as cuDNN does. Inference (nothing to keep
+  for a backward pass) instead cuts the batch into parts with independent
+  recurrences in one loop (`batch_chains`), so that each core runs one
+  part's small ops; narrow inputs (`projects_per_step`) there run their
+  input matmul in the loop. LSTMP is differentiated by autodiff.
 - `cell_loop`: any cell's `gate_step` with autodiff, over the input
   projection of all steps; used for variants, custom activations and
   recurrent dropout.
@@ -34,7 +31,6 @@ import tensorflow as tf
 # How many loop iterations TensorFlow may run ahead: the per-step input
 # matmuls of coming steps overlap with the recurrence (Keras uses 32 too).
 PARALLEL_ITERATIONS = 32
-XLA_FORWARD = os.environ.get("LK_XLA_FORWARD") == "1"
 
 # Inference's batch parts (`batch_chains`): at most this many, each with at
 # least this many elements per gate (rows x units). Measured on 2 cores:
@@ -165,15 +161,13 @@ def classic_lstm(
     )
     units = recurrent_kernel.shape[-1] // 4
     narrow = projects_per_step(inputs.shape[-1], units)
-    if hand_written_gradient and not narrow and projection is None:
+    if hand_written_gradient and projection is None:
         time_major, mask = processing_order(inputs, mask, go_backwards)
         return _with_gradient(
-            functools.partial(_projected_gradient, compile_forward=XLA_FORWARD), mask
+            functools.partial(_projected_gradient, compile_forward=True), mask
         )(_project(time_major, kernel, bias), recurrent_kernel, h0, c0)
     arguments = (inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards)
-    # The per-step custom gradient knows no projection: LSTMP uses autodiff.
-    step_gradient = hand_written_gradient and projection is None
-    # Training keeps one recurrence (see `batch_chains`).
+    # Training (LSTMP's) keeps one recurrence (see `batch_chains`).
     chains = 1 if hand_written_gradient else batch_chains(inputs.shape[0], units)
     if narrow and _compiled_by_xla():
         # XLA runs the parts one after the other: with per-step input
@@ -181,7 +175,7 @@ def classic_lstm(
         # 0.94x at B=64, D=40, U=128); wide inputs gained (1.04x -> 1.34x).
         chains = 1
     if chains == 1 or inputs.shape[0] is not None:
-        return _parts_loop(*arguments, chains, projection, step_gradient)
+        return _parts_loop(*arguments, chains, projection)
     # Batch size unknown until run time (e.g. a serving signature).
     return tf.cond(
         tf.shape(inputs)[0] >= chains * _min_chain_rows(units),
@@ -201,12 +195,10 @@ def _parts_loop(
     go_backwards,
     chains,
     projection=None,
-    step_gradient=False,
 ):
     """`classic_lstm` over `chains` parts of the batch side by side.
 
-    Differentiated by autodiff, with `_step_with_gradient` per step when
-    `step_gradient` (training, narrow inputs, one part).
+    Differentiated by autodiff.
     """
     # Cut batch-major: each part is a contiguous block of rows.
     inputs, h0, c0, mask = (split_batch(t, chains) for t in (inputs, h0, c0, mask))
@@ -228,7 +220,6 @@ def _parts_loop(
         h0,
         c0,
         [m for _, m in parts],
-        step_gradient=step_gradient,
         projection=projection,
     )
     if chains == 1:
@@ -304,22 +295,6 @@ def _step_backward(dh, dc, dc_per_dh, dz_factors, forget_gate):
     return dz, dc * forget_gate
 
 
-@tf.custom_gradient
-def _step_with_gradient(z, c):
-    """`_step` whose gradient is `_step_backward`.
-
-    Inside a while loop, autodiff keeps the factors per step (TensorList
-    pushes, no copies) and adds the matmuls' gradients; this replaces only
-    the dozen small ops of the gate derivatives with three.
-    """
-    h, c_new, factors = _step(z, c, with_factors=True)
-
-    def grad(dh, dc_new):
-        return _step_backward(dh, dc_new, *factors)
-
-    return (h, c_new), grad
-
-
 def _forward(
     step_inputs,
     time_steps,
@@ -328,7 +303,6 @@ def _forward(
     c0,
     masks,
     keep_factors=False,
-    step_gradient=False,
     projection=None,
 ):
     """The forward loop over parts of a batch, side by side in one loop.
@@ -338,22 +312,18 @@ def _forward(
     per part. Returns lists with an entry per part: `(hidden, c_last,
     saved)`, the carried h of every step `[time, batch, u]`, the final c and,
     with `keep_factors`, the stacked `[time, batch, ...]` factors of
-    `_step_backward` for a whole-sequence backward loop. They depend only on
-    the step's own values, so they are computed beside the recurrence, on
-    another core. `step_gradient` instead differentiates each step with
-    `_step_with_gradient` under autodiff. `projection` (LSTMP, autodiff
-    only) multiplies each step's h.
+    `_step_backward` for a whole-sequence backward loop (they depend only
+    on the step's own values, off the recurrence's critical path).
+    `projection` (LSTMP, autodiff only) multiplies each step's h. With a
+    leading direction axis on the states, masks and a batched recurrent
+    kernel, one part carries both directions of a bidirectional layer.
     """
     names = ("hidden", "dc_per_dh", "dz_factors", "forget_gates")
     kept = names if keep_factors else names[:1]
 
     def step(t, inputs, h, c, mask, arrays):
         z = inputs(t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
-        if step_gradient:
-            h_new, c_new = _step_with_gradient(z, c)
-            factors = ()
-        else:
-            h_new, c_new, factors = _step(z, c, with_factors=keep_factors)
+        h_new, c_new, factors = _step(z, c, with_factors=keep_factors)
         if projection is not None:
             h_new = tf.matmul(h_new, projection)
         if mask is not None:
@@ -386,6 +356,31 @@ def _forward(
     return [part.pop("hidden") for part in saved], list(c_last), saved
 
 
+def _forward_keeping_factors(projected, recurrent_kernel, h0, c0, mask):
+    """`_forward` of one part over a precomputed projection, keeping the
+    factors of `_step_backward`: `(hidden, c_last, saved factors)`."""
+    hidden, c_last, saved = _forward(
+        [_stepper(projected)],
+        tf.shape(projected)[0],
+        recurrent_kernel,
+        [h0],
+        [c0],
+        [mask],
+        keep_factors=True,
+    )
+    return hidden[0], c_last[0], saved[0]
+
+
+# XLA fuses each step's elementwise work and runs the loop without the
+# executor's per-op cost: training steps 0.93x -> 0.96x of Keras's at B=64,
+# T=100, D=40, U=128, 0.93x -> 1.56x at B=16, T=500 and 1.33x -> 1.49x at
+# B=32, T=50, D=U=256 (docs/performance.md). Defined once, so that eager
+# calls reuse its trace.
+_compiled_forward_keeping_factors = tf.function(
+    _forward_keeping_factors, jit_compile=True, autograph=False
+)
+
+
 def _projected_gradient(
     projected, recurrent_kernel, h0, c0, mask, compile_forward=False
 ):
@@ -398,22 +393,16 @@ def _projected_gradient(
     kernel's gradient as one large matmul over all steps, as cuDNN does.
     """
     time_steps = tf.shape(projected)[0]
-
-    def forward(projected, recurrent_kernel, h0, c0, mask):
-        return _forward(
-            [_stepper(projected)],
-            tf.shape(projected)[0],
-            recurrent_kernel,
-            [h0],
-            [c0],
-            [mask],
-            keep_factors=True,
-        )
-
-    if compile_forward:
-        forward = tf.function(forward, jit_compile=True, autograph=False)
-    hidden, c_last, saved = forward(projected, recurrent_kernel, h0, c0, mask)
-    hidden, c_last, saved = hidden[0], c_last[0], saved[0]
+    forward = (
+        _compiled_forward_keeping_factors
+        if compile_forward
+        else (_forward_keeping_factors)
+    )
+    # The custom gradient replaces autodiff here: unwatched inputs keep a
+    # tape from asking the compiled loop for its intermediate values.
+    hidden, c_last, saved = forward(
+        *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)), mask
+    )
     dc_per_dh, dz_factors, forget_gates = (
         saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
     )

@@ -10,11 +10,14 @@ into Keras's results.
 - `bidirectional_lstm` (CPU, and wherever cuDNN cannot run): the input
   projections of all steps up front, then one `tf.while_loop` whose step
   carries both directions' states as `[2, batch, units]`: one batched
-  matmul for the two recurrent kernels and one gate computation for both.
-  Its gradient is the unidirectional fallback's whole-sequence backward
-  (`fallback._projected_gradient`), which already works on a leading
-  direction axis: one reverse loop with one batched matmul per step,
-  the recurrent kernels' gradients as one batched matmul over all steps.
+  matmul for the two recurrent kernels and one gate computation for both,
+  compiled with XLA (which fuses the step's elementwise work). Its gradient
+  is the unidirectional fallback's whole-sequence backward
+  (`fallback._projected_gradient`, also compiled), which works on a
+  leading direction axis: one reverse loop with one batched matmul per
+  step, the recurrent kernels' gradients as one batched matmul over all
+  steps. Inference of wide layers runs the two directions as two
+  recurrences side by side instead (`STACKED_MAX_UNITS`).
 - `cudnn_bidirectional_lstm` (GPU): one `CudnnRNNV3` call with
   `direction="bidirectional"`.
 """
@@ -29,10 +32,13 @@ from lstm_keras import cudnn, fallback
 
 DIRECTIONS = 2
 
-# Up to this many units the two directions run stacked in one recurrence;
-# above, side by side (`_side_by_side`). Measured on 2 cores: stacked was
-# faster than Keras's two loops at U=128 and slower at U=256.
+# Inference with more units than this runs the two directions side by side
+# (two recurrences, one per core) instead of stacked in one: on 2 cores the
+# stacked forward measured slower than Keras's two loops at U=256 and
+# faster at U=128. Training always runs stacked: its backward measured
+# faster stacked at every benchmark shape (docs/performance.md).
 STACKED_MAX_UNITS = 128
+COMPILE_FORWARD = True
 
 
 def bidirectional_lstm(
@@ -57,31 +63,44 @@ def bidirectional_lstm(
     Returns:
         `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
     """
-    units = weights[1].shape[0]
-    if units > STACKED_MAX_UNITS:
-        return _side_by_side(inputs, backward_inputs, weights, h0, c0, mask, gradient)
     kernels, recurrent_kernels, biases = (
         [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
     )
-    forward, _ = fallback.processing_order(inputs, None, False)
-    backward, _ = fallback.processing_order(backward_inputs, None, True)
-    projected = tf.stack(
-        [
-            fallback._project(x, kernel, bias)
-            for x, kernel, bias in zip(
-                (forward, backward), kernels, biases, strict=True
+    projected, masks = [], []
+    for backwards, x in enumerate((inputs, backward_inputs)):
+        time_major, _ = fallback.processing_order(x, None, backwards)
+        projected.append(
+            fallback._project(time_major, kernels[backwards], biases[backwards])
+        )
+        masks.append(fallback.processing_order_mask(mask, backwards))
+    units = recurrent_kernels[0].shape[0]
+    if units > STACKED_MAX_UNITS and gradient != "hand_written":
+        # Side by side: two recurrences, which the executor runs on two cores.
+        states = zip(tf.unstack(h0), tf.unstack(c0), strict=True)
+        results = [
+            _recurrence(p, r, h, c, m, gradient)
+            for p, r, (h, c), m in zip(
+                projected, recurrent_kernels, states, masks, strict=True
             )
-        ],
-        axis=1,
-    )  # [time, 2, batch, 4u]
-    recurrent_kernel = tf.stack(recurrent_kernels)  # [2, units, 4u]
-    if mask is not None:
-        mask = tf.stack(
-            [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)],
-            axis=1,
-        )  # [time, 2, batch]
+        ]
+        hidden, c_last = zip(*results, strict=True)
+        return tf.stack(hidden, axis=1), tf.stack(c_last)
+    # Stacked: one recurrence carrying both directions.
+    return _recurrence(
+        tf.stack(projected, axis=1),  # [time, 2, batch, 4u]
+        tf.stack(recurrent_kernels),  # [2, units, 4u]
+        h0,
+        c0,
+        None if mask is None else tf.stack(masks, axis=1),  # [time, 2, batch]
+        gradient,
+    )
+
+
+def _recurrence(projected, recurrent_kernel, h0, c0, mask, gradient):
+    """One recurrence over a precomputed projection (with or without a
+    direction axis), differentiated as `gradient` says."""
     with_backward = functools.partial(
-        fallback._projected_gradient, compile_forward=True
+        fallback._projected_gradient, compile_forward=COMPILE_FORWARD
     )
     if gradient == "hand_written":
         return fallback._with_gradient(with_backward, mask)(
@@ -93,7 +112,8 @@ def bidirectional_lstm(
     @tf.custom_gradient
     def recompute(projected, recurrent_kernel, h0, c0):
         hidden, c_last = _compiled_forward_only(
-            projected, recurrent_kernel, h0, c0, mask
+            *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)),
+            mask,
         )
 
         def grad(d_hidden, d_c_last):
@@ -109,7 +129,7 @@ def bidirectional_lstm(
 
 
 def _forward_only(projected, recurrent_kernel, h0, c0, mask):
-    """The stacked loop without what a backward pass needs."""
+    """The loop without what a backward pass needs."""
     hidden, c_last, _ = fallback._forward(
         [fallback._stepper(projected)],
         tf.shape(projected)[0],
@@ -124,30 +144,6 @@ def _forward_only(projected, recurrent_kernel, h0, c0, mask):
 # XLA fuses each step's elementwise work into one kernel and runs the loop
 # without the executor's per-op cost (docs/performance.md).
 _compiled_forward_only = tf.function(_forward_only, jit_compile=True, autograph=False)
-
-
-def _side_by_side(inputs, backward_inputs, weights, h0, c0, mask, gradient):
-    """Wide layers: each direction its own recurrence, both in the graph at
-    once, so that the executor runs one on each core; each step's matmul is
-    then large enough to keep a core busy, and one stacked recurrence left
-    the other core idle (docs/performance.md)."""
-    hand_written = gradient == "hand_written"
-    hidden, c_last = zip(
-        *(
-            fallback.classic_lstm(
-                x,
-                *weights[3 * d : 3 * d + 3],
-                h0[d],
-                c0[d],
-                mask,
-                go_backwards=bool(d),
-                hand_written_gradient=hand_written,
-            )
-            for d, x in enumerate((inputs, backward_inputs))
-        ),
-        strict=True,
-    )
-    return tf.stack(hidden, axis=1), tf.stack(c_last)
 
 
 def bidirectional_params(weights):
