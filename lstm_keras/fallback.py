@@ -250,8 +250,23 @@ def _project(time_major, kernel, bias):
 
 
 def _stepper(projected):
-    """`t` -> step t of a precomputed projection."""
+    """`t` -> step t of a precomputed projection.
+
+    A pair `(forward, backward)` of `[time, batch, 4u]` projections in
+    original time order (a bidirectional layer's) gives `[2, batch, 4u]`:
+    the forward direction's step t and the backward one's step `time-1-t`.
+    Compiled with XLA the stacking fuses into the step, where stacking the
+    whole projections up front would copy them.
+    """
+    if isinstance(projected, (tuple, list)):
+        forward, backward = projected
+        last = tf.shape(forward)[0] - 1
+        return lambda t: tf.stack([forward[t], backward[last - t]])
     return lambda t: projected[t]
+
+
+def _time_steps(projected):
+    return tf.shape(tf.nest.flatten(projected)[0])[0]
 
 
 def _step(z, c, with_factors=False):
@@ -361,7 +376,7 @@ def _forward_keeping_factors(projected, recurrent_kernel, h0, c0, mask):
     factors of `_step_backward`: `(hidden, c_last, saved factors)`."""
     hidden, c_last, saved = _forward(
         [_stepper(projected)],
-        tf.shape(projected)[0],
+        _time_steps(projected),
         recurrent_kernel,
         [h0],
         [c0],
@@ -386,13 +401,17 @@ def _projected_gradient(
 ):
     """Forward over a precomputed projection, and a whole-sequence backward.
 
+    `projected` is `[time, batch, 4u]`, or a bidirectional layer's pair of
+    them (see `_stepper`; the states, mask and recurrent kernel then carry a
+    direction axis, and the gradient is a pair too).
+
     The backward is one reverse loop: per step, `_step_backward` on the saved
     factors and one matmul carrying the gradient to the previous h. It
     returns the gradient of every step's projection (autodiff turns it into
     large matmuls for the inputs, kernel and bias) and forms the recurrent
     kernel's gradient as one large matmul over all steps, as cuDNN does.
     """
-    time_steps = tf.shape(projected)[0]
+    time_steps = _time_steps(projected)
     forward = (
         _compiled_forward_keeping_factors
         if compile_forward
@@ -401,7 +420,8 @@ def _projected_gradient(
     # The custom gradient replaces autodiff here: unwatched inputs keep a
     # tape from asking the compiled loop for its intermediate values.
     hidden, c_last, saved = forward(
-        *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)), mask
+        *tf.nest.map_structure(tf.stop_gradient, (projected, recurrent_kernel, h0, c0)),
+        mask,
     )
     dc_per_dh, dz_factors, forget_gates = (
         saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
@@ -431,7 +451,7 @@ def _projected_gradient(
                 time_steps - 1,
                 tf.zeros_like(h0),
                 d_c_last,
-                tf.TensorArray(projected.dtype, size=time_steps),
+                tf.TensorArray(h0.dtype, size=time_steps),
             ),
             maximum_iterations=time_steps,
             parallel_iterations=PARALLEL_ITERATIONS,
@@ -441,6 +461,9 @@ def _projected_gradient(
         d_recurrent_kernel = tf.matmul(
             _steps_as_rows(h_prev), _steps_as_rows(d_projected), transpose_a=True
         )
+        if isinstance(projected, (tuple, list)):
+            # Back to the two projections' own layout (see `_stepper`).
+            d_projected = (d_projected[:, 0], tf.reverse(d_projected[:, 1], [0]))
         return d_projected, d_recurrent_kernel, dh0, dc0
 
     # XLA fuses the reverse loop's small ops: 1.5x faster training steps at

@@ -24,8 +24,6 @@ into Keras's results.
 
 from __future__ import annotations
 
-import functools
-
 import tensorflow as tf
 
 from lstm_keras import cudnn, fallback
@@ -66,16 +64,17 @@ def bidirectional_lstm(
     kernels, recurrent_kernels, biases = (
         [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
     )
-    projected, masks = [], []
-    for backwards, x in enumerate((inputs, backward_inputs)):
-        time_major, _ = fallback.processing_order(x, None, backwards)
-        projected.append(
-            fallback._project(time_major, kernels[backwards], biases[backwards])
-        )
-        masks.append(fallback.processing_order_mask(mask, backwards))
+    # Both projections in original time order: the backward direction's
+    # steps are read from the end (`fallback._stepper`).
+    projected = [
+        fallback._project(fallback.processing_order(x, None, False)[0], k, b)
+        for x, k, b in zip((inputs, backward_inputs), kernels, biases, strict=True)
+    ]
+    masks = [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)]
     units = recurrent_kernels[0].shape[0]
     if units > STACKED_MAX_UNITS and gradient != "hand_written":
         # Side by side: two recurrences, which the executor runs on two cores.
+        projected[1] = tf.reverse(projected[1], [0])
         states = zip(tf.unstack(h0), tf.unstack(c0), strict=True)
         results = [
             _recurrence(p, r, h, c, m, gradient)
@@ -87,7 +86,7 @@ def bidirectional_lstm(
         return tf.stack(hidden, axis=1), tf.stack(c_last)
     # Stacked: one recurrence carrying both directions.
     return _recurrence(
-        tf.stack(projected, axis=1),  # [time, 2, batch, 4u]
+        tuple(projected),
         tf.stack(recurrent_kernels),  # [2, units, 4u]
         h0,
         c0,
@@ -97,27 +96,35 @@ def bidirectional_lstm(
 
 
 def _recurrence(projected, recurrent_kernel, h0, c0, mask, gradient):
-    """One recurrence over a precomputed projection (with or without a
-    direction axis), differentiated as `gradient` says."""
-    with_backward = functools.partial(
-        fallback._projected_gradient, compile_forward=COMPILE_FORWARD
-    )
+    """One recurrence over a precomputed projection (or a pair of them, see
+    `fallback._stepper`), differentiated as `gradient` says."""
+    pair = isinstance(projected, tuple)
+
+    def with_backward(*tensors):
+        """`fallback._projected_gradient` over flat tensors."""
+        if pair:
+            tensors = (tensors[:2], *tensors[2:])
+        results, backward = fallback._projected_gradient(
+            *tensors, mask, compile_forward=COMPILE_FORWARD
+        )
+        return results, lambda *d: tf.nest.flatten(backward(*d))
+
+    tensors = (*tf.nest.flatten(projected), recurrent_kernel, h0, c0)
     if gradient == "hand_written":
-        return fallback._with_gradient(with_backward, mask)(
-            projected, recurrent_kernel, h0, c0
+        return fallback._with_gradient(lambda *t: with_backward(*t[:-1]), mask)(
+            *tensors
         )
     if gradient == "autodiff":
         return _forward_only(projected, recurrent_kernel, h0, c0, mask)
 
     @tf.custom_gradient
-    def recompute(projected, recurrent_kernel, h0, c0):
-        hidden, c_last = _compiled_forward_only(
-            *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)),
-            mask,
-        )
+    def recompute(*tensors):
+        flat = [tf.stop_gradient(t) for t in tensors]
+        inputs = (tuple(flat[:2]), *flat[2:]) if pair else flat
+        hidden, c_last = _compiled_forward_only(*inputs, mask)
 
         def grad(d_hidden, d_c_last):
-            _, backward = with_backward(projected, recurrent_kernel, h0, c0, mask)
+            _, backward = with_backward(*tensors)
             return backward(
                 tf.zeros_like(hidden) if d_hidden is None else d_hidden,
                 tf.zeros_like(c_last) if d_c_last is None else d_c_last,
@@ -125,14 +132,14 @@ def _recurrence(projected, recurrent_kernel, h0, c0, mask, gradient):
 
         return (hidden, c_last), grad
 
-    return recompute(projected, recurrent_kernel, h0, c0)
+    return recompute(*tensors)
 
 
 def _forward_only(projected, recurrent_kernel, h0, c0, mask):
     """The loop without what a backward pass needs."""
     hidden, c_last, _ = fallback._forward(
         [fallback._stepper(projected)],
-        tf.shape(projected)[0],
+        fallback._time_steps(projected),
         recurrent_kernel,
         [h0],
         [c0],
