@@ -7,17 +7,17 @@ direction's carried h per step in its own processing order (the backward
 direction's reversed), so that `lstm._keras_outputs` turns either direction
 into Keras's results.
 
-- `bidirectional_lstm` (CPU, and wherever cuDNN cannot run): the input
-  projections of all steps up front, then one `tf.while_loop` whose step
-  carries both directions' states as `[2, batch, units]`: one batched
+- `bidirectional_lstm` (CPU, and wherever cuDNN cannot run). Inference of
+  small layers (`STACKED_MAX_ELEMENTS`): one `tf.while_loop` whose step
+  carries both directions' states as `[2, batch, units]`, one batched
   matmul for the two recurrent kernels and one gate computation for both,
-  compiled with XLA (which fuses the step's elementwise work). Its gradient
-  is the unidirectional fallback's whole-sequence backward
-  (`fallback._projected_gradient`, also compiled), which works on a
-  leading direction axis: one reverse loop with one batched matmul per
-  step, the recurrent kernels' gradients as one batched matmul over all
-  steps. Inference of wide layers runs the two directions as two
-  recurrences side by side instead (`STACKED_MAX_UNITS`).
+  compiled with XLA (which fuses the step's elementwise work); a gradient
+  of it runs the unidirectional fallback's whole-sequence backward
+  (`fallback._projected_gradient`), which works on that direction axis.
+  Training and larger layers: the two directions as two recurrences side
+  by side in one graph, each the unidirectional fallback's, which the
+  executor runs one per core. On this 2-core machine one stacked
+  recurrence, running on one core, was slower there (docs/performance.md).
 - `cudnn_bidirectional_lstm` (GPU): one `CudnnRNNV3` call with
   `direction="bidirectional"`.
 """
@@ -30,12 +30,13 @@ from lstm_keras import cudnn, fallback
 
 DIRECTIONS = 2
 
-# Inference with more units than this runs the two directions side by side
-# (two recurrences, one per core) instead of stacked in one: on 2 cores the
-# stacked forward measured slower than Keras's two loops at U=256 and
-# faster at U=128. Training always runs stacked: its backward measured
-# faster stacked at every benchmark shape (docs/performance.md).
-STACKED_MAX_UNITS = 128
+# Inference with at most this many rows x units runs the two directions
+# stacked in one recurrence; anything larger, and training, side by side (two
+# recurrences, one per core, each the unidirectional fallback's). On 2 cores
+# the stacked loop was the fastest forward at B=16, U=128 and slower than
+# side by side at B=64, U=128 and B=32, U=256; in training side by side was
+# faster at every benchmark shape (docs/performance.md).
+STACKED_MAX_ELEMENTS = 2048
 COMPILE_FORWARD = True
 
 
@@ -61,43 +62,53 @@ def bidirectional_lstm(
     Returns:
         `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
     """
+    batch, units = inputs.shape[0], weights[1].shape[0]
+    stacked = (
+        gradient == "recompute"
+        and batch is not None
+        and batch * units <= STACKED_MAX_ELEMENTS
+    )
+    if not stacked:
+        # Side by side: two recurrences, which the executor runs on two cores.
+        hidden, c_last = zip(
+            *(
+                fallback.classic_lstm(
+                    x,
+                    *weights[3 * d : 3 * d + 3],
+                    h0[d],
+                    c0[d],
+                    mask,
+                    go_backwards=bool(d),
+                    hand_written_gradient=gradient == "hand_written",
+                )
+                for d, x in enumerate((inputs, backward_inputs))
+            ),
+            strict=True,
+        )
+        return tf.stack(hidden, axis=1), tf.stack(c_last)
     kernels, recurrent_kernels, biases = (
         [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
     )
     # Both projections in original time order: the backward direction's
     # steps are read from the end (`fallback._stepper`).
-    projected = [
+    projected = tuple(
         fallback._project(fallback.processing_order(x, None, False)[0], k, b)
         for x, k, b in zip((inputs, backward_inputs), kernels, biases, strict=True)
-    ]
-    masks = [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)]
-    units = recurrent_kernels[0].shape[0]
-    if units > STACKED_MAX_UNITS and gradient != "hand_written":
-        # Side by side: two recurrences, which the executor runs on two cores.
-        projected[1] = tf.reverse(projected[1], [0])
-        states = zip(tf.unstack(h0), tf.unstack(c0), strict=True)
-        results = [
-            _recurrence(p, r, h, c, m, gradient)
-            for p, r, (h, c), m in zip(
-                projected, recurrent_kernels, states, masks, strict=True
-            )
-        ]
-        hidden, c_last = zip(*results, strict=True)
-        return tf.stack(hidden, axis=1), tf.stack(c_last)
-    # Stacked: one recurrence carrying both directions.
-    return _recurrence(
-        tuple(projected),
-        tf.stack(recurrent_kernels),  # [2, units, 4u]
-        h0,
-        c0,
-        None if mask is None else tf.stack(masks, axis=1),  # [time, 2, batch]
-        gradient,
     )
+    if mask is not None:
+        mask = tf.stack(
+            [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)],
+            axis=1,
+        )  # [time, 2, batch]
+    # Stacked: one recurrence carrying both directions.
+    return _recurrence(projected, tf.stack(recurrent_kernels), h0, c0, mask)
 
 
-def _recurrence(projected, recurrent_kernel, h0, c0, mask, gradient):
-    """One recurrence over a precomputed projection (or a pair of them, see
-    `fallback._stepper`), differentiated as `gradient` says."""
+def _recurrence(projected, recurrent_kernel, h0, c0, mask):
+    """The stacked recurrence over both projections (see `fallback._stepper`),
+    compiled with XLA and keeping nothing for a backward pass; a gradient,
+    if one is asked for, reruns it keeping the factors and runs the
+    whole-sequence backward."""
     pair = isinstance(projected, tuple)
 
     def with_backward(*tensors):
@@ -110,12 +121,6 @@ def _recurrence(projected, recurrent_kernel, h0, c0, mask, gradient):
         return results, lambda *d: tf.nest.flatten(backward(*d))
 
     tensors = (*tf.nest.flatten(projected), recurrent_kernel, h0, c0)
-    if gradient == "hand_written":
-        return fallback._with_gradient(lambda *t: with_backward(*t[:-1]), mask)(
-            *tensors
-        )
-    if gradient == "autodiff":
-        return _forward_only(projected, recurrent_kernel, h0, c0, mask)
 
     @tf.custom_gradient
     def recompute(*tensors):

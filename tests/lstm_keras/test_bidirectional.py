@@ -56,9 +56,9 @@ def _assert_same(ours, theirs, atol=1e-5):
 
 @pytest.fixture(params=["stacked", "side_by_side"])
 def layout(request, monkeypatch):
-    """Both ways the fused loop runs the directions (by units)."""
+    """Both ways the fused loop runs the directions (by size) in inference."""
     if request.param == "side_by_side":
-        monkeypatch.setattr(fused_bidirectional, "STACKED_MAX_UNITS", UNITS - 1)
+        monkeypatch.setattr(fused_bidirectional, "STACKED_MAX_ELEMENTS", 0)
     return request.param
 
 
