@@ -37,7 +37,6 @@ DIRECTIONS = 2
 # side by side at B=64, U=128 and B=32, U=256; in training side by side was
 # faster at every benchmark shape (docs/performance.md).
 STACKED_MAX_ELEMENTS = 2048
-COMPILE_FORWARD = True
 
 
 def bidirectional_lstm(
@@ -116,7 +115,7 @@ def _recurrence(projected, recurrent_kernel, h0, c0, mask):
         if pair:
             tensors = (tensors[:2], *tensors[2:])
         results, backward = fallback._projected_gradient(
-            *tensors, mask, compile_forward=COMPILE_FORWARD
+            *tensors, mask, compile_forward=True
         )
         return results, lambda *d: tf.nest.flatten(backward(*d))
 
