@@ -4,15 +4,20 @@
   input matmul, one recurrent matmul and a few elementwise ops. Each step's
   gate derivatives are formed in the forward loop, beside the recurrence
   (`_step`), so the backward needs three multiplications per step besides its
-  matmuls (`_step_backward`). Training runs one input projection up front,
-  the forward loop keeping those factors, and a hand-written backward over
-  the whole sequence (`_projected_gradient`), both loops compiled with XLA
-  (which fuses each step's elementwise work); the weight gradients are
-  large matmuls over all steps, as cuDNN does. Inference (nothing to keep
-  for a backward pass) instead cuts the batch into parts with independent
-  recurrences in one loop (`batch_chains`), so that each core runs one
-  part's small ops; narrow inputs (`projects_per_step`) there run their
-  input matmul in the loop. LSTMP is differentiated by autodiff.
+  matmuls (`_step_backward`). Two ways to differentiate, chosen by input width
+  (`projects_per_step`):
+  - narrow inputs: the input matmul runs in the loop and autodiff
+    differentiates the loop, with `_step_backward` as each step's gradient
+    (`_step_with_gradient`); autodiff keeps per-step values without copies
+    and overlaps the weight gradients' small matmuls with the recurrence;
+  - wide inputs: one input projection up front, and a hand-written backward
+    over the whole sequence (`_projected_gradient`) whose weight gradients
+    are large matmuls over all steps, as cuDNN does; its forward and
+    backward loops are compiled with XLA, which fuses each step's
+    elementwise work.
+  Inference (nothing to keep for a backward pass) instead cuts the batch
+  into parts with independent recurrences in one loop (`batch_chains`), so
+  that each core runs one part's small ops.
 - `cell_loop`: any cell's `gate_step` with autodiff, over the input
   projection of all steps; used for variants, custom activations and
   recurrent dropout.
@@ -152,7 +157,8 @@ def classic_lstm(
     carried state per step in processing order. `hand_written_gradient=False`
     differentiates the loop with plain autodiff instead: for inference, where
     nothing need be kept, and inside `tf.cond`, whose gradient cannot resolve
-    a custom gradient's captures. `projection` (LSTMP's `[units, proj_units]`
+    a custom gradient's captures; `"whole_sequence"` uses the whole-sequence
+    backward whatever the width. `projection` (LSTMP's `[units, proj_units]`
     kernel) projects each step's h, as cuDNN's `num_proj`; that path is
     always differentiated by autodiff.
     """
@@ -161,13 +167,17 @@ def classic_lstm(
     )
     units = recurrent_kernel.shape[-1] // 4
     narrow = projects_per_step(inputs.shape[-1], units)
-    if hand_written_gradient and projection is None:
+    if hand_written_gradient == "whole_sequence" and projection is None:
+        narrow = False  # The caller asks for the whole-sequence backward.
+    if hand_written_gradient and not narrow and projection is None:
         time_major, mask = processing_order(inputs, mask, go_backwards)
         return _with_gradient(
             functools.partial(_projected_gradient, compile_forward=True), mask
         )(_project(time_major, kernel, bias), recurrent_kernel, h0, c0)
     arguments = (inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards)
-    # Training (LSTMP's) keeps one recurrence (see `batch_chains`).
+    # The per-step custom gradient knows no projection: LSTMP uses autodiff.
+    step_gradient = hand_written_gradient and projection is None
+    # Training keeps one recurrence (see `batch_chains`).
     chains = 1 if hand_written_gradient else batch_chains(inputs.shape[0], units)
     if narrow and _compiled_by_xla():
         # XLA runs the parts one after the other: with per-step input
@@ -175,7 +185,7 @@ def classic_lstm(
         # 0.94x at B=64, D=40, U=128); wide inputs gained (1.04x -> 1.34x).
         chains = 1
     if chains == 1 or inputs.shape[0] is not None:
-        return _parts_loop(*arguments, chains, projection)
+        return _parts_loop(*arguments, chains, projection, step_gradient)
     # Batch size unknown until run time (e.g. a serving signature).
     return tf.cond(
         tf.shape(inputs)[0] >= chains * _min_chain_rows(units),
@@ -195,10 +205,12 @@ def _parts_loop(
     go_backwards,
     chains,
     projection=None,
+    step_gradient=False,
 ):
     """`classic_lstm` over `chains` parts of the batch side by side.
 
-    Differentiated by autodiff.
+    Differentiated by autodiff, with `_step_with_gradient` per step when
+    `step_gradient` (training, narrow inputs, one part).
     """
     # Cut batch-major: each part is a contiguous block of rows.
     inputs, h0, c0, mask = (split_batch(t, chains) for t in (inputs, h0, c0, mask))
@@ -220,6 +232,7 @@ def _parts_loop(
         h0,
         c0,
         [m for _, m in parts],
+        step_gradient=step_gradient,
         projection=projection,
     )
     if chains == 1:
@@ -310,6 +323,22 @@ def _step_backward(dh, dc, dc_per_dh, dz_factors, forget_gate):
     return dz, dc * forget_gate
 
 
+@tf.custom_gradient
+def _step_with_gradient(z, c):
+    """`_step` whose gradient is `_step_backward`.
+
+    Inside a while loop, autodiff keeps the factors per step (TensorList
+    pushes, no copies) and adds the matmuls' gradients; this replaces only
+    the dozen small ops of the gate derivatives with three.
+    """
+    h, c_new, factors = _step(z, c, with_factors=True)
+
+    def grad(dh, dc_new):
+        return _step_backward(dh, dc_new, *factors)
+
+    return (h, c_new), grad
+
+
 def _forward(
     step_inputs,
     time_steps,
@@ -318,6 +347,7 @@ def _forward(
     c0,
     masks,
     keep_factors=False,
+    step_gradient=False,
     projection=None,
 ):
     """The forward loop over parts of a batch, side by side in one loop.
@@ -329,7 +359,9 @@ def _forward(
     with `keep_factors`, the stacked `[time, batch, ...]` factors of
     `_step_backward` for a whole-sequence backward loop (they depend only
     on the step's own values, off the recurrence's critical path).
-    `projection` (LSTMP, autodiff only) multiplies each step's h. With a
+    `step_gradient` instead differentiates each step with
+    `_step_with_gradient` under autodiff. `projection` (LSTMP, autodiff
+    only) multiplies each step's h. With a
     leading direction axis on the states, masks and a batched recurrent
     kernel, one part carries both directions of a bidirectional layer.
     """
@@ -338,7 +370,11 @@ def _forward(
 
     def step(t, inputs, h, c, mask, arrays):
         z = inputs(t) + tf.matmul(h, recurrent_kernel)  # [batch, 4u]
-        h_new, c_new, factors = _step(z, c, with_factors=keep_factors)
+        if step_gradient:
+            h_new, c_new = _step_with_gradient(z, c)
+            factors = ()
+        else:
+            h_new, c_new, factors = _step(z, c, with_factors=keep_factors)
         if projection is not None:
             h_new = tf.matmul(h_new, projection)
         if mask is not None:
@@ -387,10 +423,9 @@ def _forward_keeping_factors(projected, recurrent_kernel, h0, c0, mask):
 
 
 # XLA fuses each step's elementwise work and runs the loop without the
-# executor's per-op cost: training steps 0.93x -> 0.96x of Keras's at B=64,
-# T=100, D=40, U=128, 0.93x -> 1.56x at B=16, T=500 and 1.33x -> 1.49x at
-# B=32, T=50, D=U=256 (docs/performance.md). Defined once, so that eager
-# calls reuse its trace.
+# executor's per-op cost: training steps 1.37x -> 1.56x of Keras's at B=32,
+# T=50, D=U=256 on the idle machine (docs/performance.md). Defined once, so
+# that eager calls reuse its trace.
 _compiled_forward_keeping_factors = tf.function(
     _forward_keeping_factors, jit_compile=True, autograph=False
 )
