@@ -33,10 +33,12 @@ class Bidirectional(keras.layers.Bidirectional):
     - `"cudnn"`: one `CudnnRNNV3` call with `direction="bidirectional"`,
       chosen where the graph runs (on a GPU, for right-padded masks), as the
       unidirectional layer does, so an export serves on CPU and GPU;
-    - `"fused"`: elsewhere, one loop carrying both directions, each step one
-      batched matmul for the two recurrent kernels and one gate computation
-      for both, with a hand-written backward pass
-      (`lstm_keras.fused_bidirectional`).
+    - `"fused"`: elsewhere, the fallback's kernels for both directions in
+      one call (`lstm_keras.fused_bidirectional`): for small layers'
+      inference one XLA-compiled loop carrying both directions (one
+      batched matmul for the two recurrent kernels and one gate
+      computation per step), otherwise two recurrences side by side, one
+      per core, with hand-written whole-sequence backward passes.
 
     Anything else (variant cells, recurrent dropout, projections, `stateful`,
     directions configured differently, any wrapped layer other than

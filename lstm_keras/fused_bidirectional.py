@@ -112,24 +112,18 @@ def _recurrence(projected, recurrent_kernel, h0, c0, mask):
     compiled with XLA and keeping nothing for a backward pass; a gradient,
     if one is asked for, reruns it keeping the factors and runs the
     whole-sequence backward."""
-    pair = isinstance(projected, tuple)
 
     def with_backward(*tensors):
         """`fallback._projected_gradient` over flat tensors."""
-        if pair:
-            tensors = (tensors[:2], *tensors[2:])
         results, backward = fallback._projected_gradient(
-            *tensors, mask, compile_forward=True
+            tensors[:2], *tensors[2:], mask, compile_forward=True
         )
         return results, lambda *d: tf.nest.flatten(backward(*d))
-
-    tensors = (*tf.nest.flatten(projected), recurrent_kernel, h0, c0)
 
     @tf.custom_gradient
     def recompute(*tensors):
         flat = [tf.stop_gradient(t) for t in tensors]
-        inputs = (tuple(flat[:2]), *flat[2:]) if pair else flat
-        hidden, c_last = _compiled_forward_only(*inputs, mask)
+        hidden, c_last = _compiled_forward_only(tuple(flat[:2]), *flat[2:], mask)
 
         def grad(d_hidden, d_c_last):
             _, backward = with_backward(*tensors)
@@ -140,7 +134,7 @@ def _recurrence(projected, recurrent_kernel, h0, c0, mask):
 
         return (hidden, c_last), grad
 
-    return recompute(*tensors)
+    return recompute(*projected, recurrent_kernel, h0, c0)
 
 
 def _forward_only(projected, recurrent_kernel, h0, c0, mask):
