@@ -5,6 +5,7 @@ import importlib
 # The layers load on first use, so the command line (`lstm_keras.cli`), which
 # shares this package, answers `--help` without importing TensorFlow.
 _LAYERS = {
+    "Bidirectional": "lstm_keras.bidirectional",
     "LSTM": "lstm_keras.lstm",
     "LSTMCell": "lstm_keras.cell",
     "LayerNormLSTM": "lstm_keras.variants",

@@ -269,21 +269,10 @@ class LSTM(keras.layers.RNN):
         return_sequences,
     ):
         """Returns `(last_output, outputs, [h, c])` as `keras.layers.RNN` expects."""
-        cell = self.cell
         h0, c0 = initial_state
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
-        if training and cell.dropout > 0:
-            # One dropout mask per sequence, shared by all steps (as Keras).
-            keep = keras.random.dropout(
-                tf.ones_like(sequences[:, 0, :]), cell.dropout, seed=cell.seed_generator
-            )
-            sequences = sequences * keep[:, None, :]
-        recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
-        if training and self.weight_dropout > 0:
-            recurrent_kernel = keras.random.dropout(
-                recurrent_kernel, self.weight_dropout, seed=self.weight_dropout_seed
-            )
+        sequences, recurrent_kernel = self._dropped_out(sequences, training)
         implementation = self._implementation()
         if implementation == "cell_loop":
             hidden, c_last = self._cell_loop(
@@ -308,6 +297,23 @@ class LSTM(keras.layers.RNN):
         return _keras_outputs(
             hidden, c_last, mask, go_backwards, zero_output_for_mask, return_sequences
         )
+
+    def _dropped_out(self, sequences, training):
+        """This call's `(sequences, recurrent_kernel)`, after input dropout and
+        weight dropout when training."""
+        cell = self.cell
+        if training and cell.dropout > 0:
+            # One dropout mask per sequence, shared by all steps (as Keras).
+            keep = keras.random.dropout(
+                tf.ones_like(sequences[:, 0, :]), cell.dropout, seed=cell.seed_generator
+            )
+            sequences = sequences * keep[:, None, :]
+        recurrent_kernel = tf.convert_to_tensor(cell.recurrent_kernel)
+        if training and self.weight_dropout > 0:
+            recurrent_kernel = keras.random.dropout(
+                recurrent_kernel, self.weight_dropout, seed=self.weight_dropout_seed
+            )
+        return sequences, recurrent_kernel
 
     @_graph_code
     def _classic_kernel(self, implementation, tensors, training, go_backwards):
@@ -363,6 +369,14 @@ class LSTM(keras.layers.RNN):
 
     def _implementation(self):
         """ "cudnn" (device-selected), "fused" or "cell_loop"; logged once."""
+        implementation, why = self._implementation_and_reason()
+        if not self._logged_implementation:
+            logger.info("%s: implementation %s (%s)", self.name, implementation, why)
+            self._logged_implementation = True
+        return implementation
+
+    def _implementation_and_reason(self):
+        """`(implementation, why)` for this configuration."""
         cell = self.cell
         if (
             cell.recurrent_dropout
@@ -378,10 +392,7 @@ class LSTM(keras.layers.RNN):
         else:
             implementation = "cudnn"
             why = "cuDNN on a GPU (chosen at run time), fused fallback elsewhere"
-        if not self._logged_implementation:
-            logger.info("%s: implementation %s (%s)", self.name, implementation, why)
-            self._logged_implementation = True
-        return implementation
+        return implementation, why
 
     @_graph_code
     def _cell_loop(

@@ -29,5 +29,5 @@ def test_page_holds_the_extra_tables_when_measured():
     assert "| 2, 3, 2, 4 |" in plain and "XLA" not in plain
     assert every.startswith(plain.rstrip("\n"))
     assert every.index("## Compiled with XLA") < every.index("xla header")
-    assert every.index("## Inside Bidirectional") < every.index("bidi header")
+    assert every.index("## Bidirectional") < every.index("bidi header")
     assert every.count("| 2, 3, 2, 4 |") == 3

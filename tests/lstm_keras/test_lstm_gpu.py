@@ -88,3 +88,61 @@ def test_cudnn_projection_runs_and_matches_fallback(mask_name):
     assert auto.last_implementation == "cudnn"
     for a, b in zip(result, expected, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def _bidirectional_pair():
+    """`(auto, portable)` fused Bidirectional layers with the same weights."""
+
+    def build(use_cudnn):
+        layer = lstm_keras.Bidirectional(
+            lstm_keras.LSTM(
+                5, return_sequences=True, return_state=True, use_cudnn=use_cudnn
+            )
+        )
+        layer.build((None, None, 3))
+        return layer
+
+    auto, portable = build("auto"), build(False)
+    portable.set_weights(auto.get_weights())
+    return auto, portable
+
+
+@pytest.mark.parametrize("mask_name", ["none", "right_padded"])
+def test_bidirectional_cudnn_runs_and_matches_fallback(mask_name):
+    """One bidirectional CudnnRNNV3 call: outputs, states and gradients."""
+    auto, portable = _bidirectional_pair()
+    x, mask = tf.constant(random_inputs()), masks()[mask_name]
+
+    def run(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, mask=mask, training=True)
+            loss = sum(tf.reduce_sum(o * (k + 1.0)) for k, o in enumerate(outputs))
+        return [*outputs, *tape.gradient(loss, [x, *layer.trainable_variables])]
+
+    with tf.device("/GPU:0"):
+        expected, result = run(portable), run(auto)
+    assert auto.last_implementation == "cudnn"
+    for a, b in zip(result, expected, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+    @tf.function
+    def traced(x):
+        outputs = auto(x, mask=mask)
+        return outputs, auto.last_implementation_code
+
+    with tf.device("/GPU:0"):
+        outputs, code = traced(x)
+    assert int(code) == cudnn.CUDNN
+    for a, b in zip(outputs, expected, strict=False):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+@pytest.mark.parametrize("mask_name", ["left_padded", "holes", "fully_masked_row"])
+def test_bidirectional_masks_cudnn_cannot_take_fall_back_on_gpu(mask_name):
+    auto, portable = _bidirectional_pair()
+    x, mask = random_inputs(), masks()[mask_name]
+    with tf.device("/GPU:0"):
+        for a, b in zip(auto(x, mask=mask), portable(x, mask=mask), strict=True):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    assert auto.last_implementation == "fused"
