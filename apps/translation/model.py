@@ -178,7 +178,9 @@ class Translator(keras.Model):
             target_vocabulary_size, embedding_dim, name="target_embedding"
         )
         self.encoder = [
-            keras.layers.Bidirectional(
+            # Both directions in one layer call (one cuDNN call on a GPU);
+            # the weights are keras.layers.Bidirectional's.
+            lstm_keras.Bidirectional(
                 lstm_keras.LSTM(
                     units,
                     return_sequences=True,
