@@ -76,18 +76,21 @@ def test_cudnn_projection_runs_and_matches_fallback(mask_name):
     portable.set_weights(auto.get_weights())
     x, mask = tf.constant(random_inputs()), masks()[mask_name]
 
-    def run(layer):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            outputs = layer(x, mask=mask, training=True)
-            loss = sum(tf.reduce_sum(o * (k + 1.0)) for k, o in enumerate(outputs))
-        return [*outputs, *tape.gradient(loss, [x, *layer.trainable_variables])]
-
     with tf.device("/GPU:0"):
-        expected, result = run(portable), run(auto)
+        expected = _outputs_and_gradients(portable, x, mask)
+        result = _outputs_and_gradients(auto, x, mask)
     assert auto.last_implementation == "cudnn"
     for a, b in zip(result, expected, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def _outputs_and_gradients(layer, x, mask):
+    """A training call's outputs, then the gradients for x and every weight."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = layer(x, mask=mask, training=True)
+        loss = sum(tf.reduce_sum(o * (k + 1.0)) for k, o in enumerate(outputs))
+    return [*outputs, *tape.gradient(loss, [x, *layer.trainable_variables])]
 
 
 def _bidirectional_pair():
@@ -113,15 +116,9 @@ def test_bidirectional_cudnn_runs_and_matches_fallback(mask_name):
     auto, portable = _bidirectional_pair()
     x, mask = tf.constant(random_inputs()), masks()[mask_name]
 
-    def run(layer):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            outputs = layer(x, mask=mask, training=True)
-            loss = sum(tf.reduce_sum(o * (k + 1.0)) for k, o in enumerate(outputs))
-        return [*outputs, *tape.gradient(loss, [x, *layer.trainable_variables])]
-
     with tf.device("/GPU:0"):
-        expected, result = run(portable), run(auto)
+        expected = _outputs_and_gradients(portable, x, mask)
+        result = _outputs_and_gradients(auto, x, mask)
     assert auto.last_implementation == "cudnn"
     for a, b in zip(result, expected, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
