@@ -2,7 +2,7 @@
 
 import importlib
 
-# The layers load on first use, so the command line (`lstm_keras.cli`), which
+# The layers load on first use, so the command line (`lstm_keras.runner.cli`), which
 # shares this package, answers `--help` without importing TensorFlow.
 _LAYERS = {
     "Bidirectional": "lstm_keras.bidirectional",

@@ -2,7 +2,7 @@
 
 import sys
 
-from lstm_keras.cli import main
+from lstm_keras.runner.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

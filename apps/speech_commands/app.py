@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from apps.speech_commands.config import PRESETS, SpeechConfig
-from lstm_keras.app import App, AppData
+from lstm_keras.runner import App, AppData
 
 if TYPE_CHECKING:
     import keras

@@ -3,39 +3,27 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 from lstm_keras_datasets.speech_synth import COMMAND_WORDS, ENGINES
 
-from lstm_keras.app import TrainConfig
+from lstm_keras.runner import TrainConfig
+from lstm_keras.runner.config_types import (
+    ConfigSection,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+)
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
-ARCHITECTURES = ("lstm", "crnn")
-FEATURES = ("log_mel", "mfcc", "pcen")
-HEADS = ("last", "mean")
-
-
-def _as_tuple(instance, name, item_type):
-    """Lets YAML lists stand for tuple fields (frozen: set through object)."""
-    value = getattr(instance, name)
-    if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise ValueError(
-            f"{type(instance).__name__}.{name} must be a list. Received: {value!r}."
-        )
-    object.__setattr__(instance, name, tuple(item_type(item) for item in value))
-
-
-def _check_choice(instance, name, choices):
-    value = getattr(instance, name)
-    if value not in choices:
-        raise ValueError(
-            f"{type(instance).__name__}.{name} must be one of {choices}. "
-            f"Received: {value!r}."
-        )
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigSection):
     """Where the clips come from and how training clips are augmented.
 
     Attributes:
@@ -74,48 +62,40 @@ class DataConfig:
         data_dir: `tfds:` sources: the TFDS data folder ("" = TFDS default).
     """
 
+    section_key = "data"
+
     source: str = "builtin"
     words: tuple[str, ...] = COMMAND_WORDS
-    num_speakers: int = 400
-    engines: tuple[str, ...] = ENGINES
-    flite_speakers: int = 80
-    piper_speakers: int = 80
-    room_probability: float = 0.5
-    telephone_probability: float = 0.25
-    microphone_probability: float = 0.25
-    real_unknown: int = 1000
-    repeats: int = 2
-    unknown_per_speaker: int = 6
+    num_speakers: NonNegativeInt = 400
+    engines: tuple[Literal[ENGINES], ...] = ENGINES
+    flite_speakers: NonNegativeInt = 80
+    piper_speakers: NonNegativeInt = 80
+    room_probability: Probability = 0.5
+    telephone_probability: Probability = 0.25
+    microphone_probability: Probability = 0.25
+    real_unknown: NonNegativeInt = 1000
+    repeats: PositiveInt = 2
+    unknown_per_speaker: NonNegativeInt = 6
     cache_dir: str = ""
-    silence_fraction: float = 1.0
-    unknown_fraction: float = 2.0
-    time_shift_ms: float = 100.0
-    background_probability: float = 0.8
+    silence_fraction: NonNegativeFloat = 1.0
+    unknown_fraction: NonNegativeFloat = 2.0
+    time_shift_ms: NonNegativeFloat = 100.0
+    background_probability: Probability = 0.8
     background_volume: float = 0.1
     data_dir: str = ""
 
-    def __post_init__(self):
-        _as_tuple(self, "words", str)
-        _as_tuple(self, "engines", str)
+    def check(self):
         if not self.words:
-            raise ValueError(
-                "DataConfig.words is empty: name at least one command word."
-            )
+            raise ValueError("data.words is empty: name at least one command word")
         if not (
             self.source == "builtin"
             or self.source.startswith("folder:")
             or self.source.startswith("tfds:")
         ):
             raise ValueError(
-                "DataConfig.source must be builtin, folder:PATH or "
-                "tfds:speech_commands. "
-                f"Received: {self.source!r}."
+                "data.source must be builtin, folder:PATH or tfds:speech_commands; "
+                f"got {self.source!r}"
             )
-        for name in ("silence_fraction", "unknown_fraction", "time_shift_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"DataConfig.{name} must be >= 0.")
-        if not 0 <= self.background_probability <= 1:
-            raise ValueError("DataConfig.background_probability must be in [0, 1].")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -124,7 +104,7 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigSection):
     """The frontend and the network.
 
     Attributes:
@@ -150,46 +130,37 @@ class ModelConfig:
         frequency_mask_bins: maximum width of a frequency mask.
     """
 
-    architecture: str = "crnn"
-    features: str = "log_mel"
-    pcen_time_constant: float = 0.4
-    num_mel_bins: int = 40
-    num_mfcc: int = 20
-    frame_length: int = 480
-    frame_step: int = 320
-    fft_length: int = 512
-    conv_filters: tuple[int, ...] = (16, 32)
-    lstm_units: tuple[int, ...] = (96,)
-    head: str = "last"
-    dropout: float = 0.1
-    time_masks: int = 2
-    time_mask_frames: int = 5
-    frequency_masks: int = 2
-    frequency_mask_bins: int = 5
+    section_key = "model"
 
-    def __post_init__(self):
-        _as_tuple(self, "conv_filters", int)
-        _as_tuple(self, "lstm_units", int)
-        _check_choice(self, "architecture", ARCHITECTURES)
-        _check_choice(self, "features", FEATURES)
-        _check_choice(self, "head", HEADS)
-        if not self.lstm_units or min(self.lstm_units) < 1:
-            raise ValueError("ModelConfig.lstm_units needs at least one positive size.")
-        if self.conv_filters and min(self.conv_filters) < 1:
-            raise ValueError("ModelConfig.conv_filters must be positive.")
+    architecture: Literal["lstm", "crnn"] = "crnn"
+    features: Literal["log_mel", "mfcc", "pcen"] = "log_mel"
+    pcen_time_constant: PositiveFloat = 0.4
+    num_mel_bins: PositiveInt = 40
+    num_mfcc: PositiveInt = 20
+    frame_length: PositiveInt = 480
+    frame_step: PositiveInt = 320
+    fft_length: PositiveInt = 512
+    conv_filters: tuple[PositiveInt, ...] = (16, 32)
+    lstm_units: tuple[PositiveInt, ...] = (96,)
+    head: Literal["last", "mean"] = "last"
+    dropout: Fraction = 0.1
+    time_masks: NonNegativeInt = 2
+    time_mask_frames: NonNegativeInt = 5
+    frequency_masks: NonNegativeInt = 2
+    frequency_mask_bins: NonNegativeInt = 5
+
+    def check(self):
+        if not self.lstm_units:
+            raise ValueError("model.lstm_units needs at least one layer size")
         if 16000 % self.frame_step:
             raise ValueError(
-                "ModelConfig.frame_step must divide 16000 (one second) so streaming "
-                f"chunks tile the clip. Received: {self.frame_step}."
-            )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(
-                f"ModelConfig.dropout must be in [0, 1). Received: {self.dropout}."
+                "model.frame_step must divide 16000 (one second) so streaming "
+                f"chunks tile the clip; got {self.frame_step}"
             )
 
 
 @dataclasses.dataclass(frozen=True)
-class SpeechConfig:
+class SpeechConfig(ConfigSection):
     """The whole app configuration (`data.*`, `model.*`, `train.*` keys)."""
 
     data: DataConfig = DataConfig()

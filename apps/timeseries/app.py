@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_keras.app import App, AppData, lazy_import
+from lstm_keras.runner import App, AppData, lazy_import
 
 from .config import PRESETS, DataConfig, TimeSeriesConfig
 

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated, Literal
 
-from lstm_keras.app import TrainConfig
+from lstm_keras.runner import TrainConfig
+from lstm_keras.runner.config_types import (
+    Above,
+    Below,
+    ConfigSection,
+    Fraction,
+    PositiveInt,
+    Probability,
+)
 
-MODEL_KINDS = ("single_shot", "autoregressive")
-LOSSES = ("mse", "mae", "huber")
-RESIDUAL_BASES = ("last_value", "linear")
-
-
-def _as_tuple(instance, name: str, item_type: type) -> None:
-    """Stores a list field as a tuple (YAML and `--set` give lists)."""
-    value = getattr(instance, name)
-    if value is None:
-        return
-    if isinstance(value, str):
-        value = (value,)
-    value = tuple(value)
-    for item in value:
-        if not isinstance(item, item_type) or isinstance(item, bool):
-            raise ValueError(
-                f"{name} must be a list of {item_type.__name__}. "
-                f"Received: {name}={value}"
-            )
-    object.__setattr__(instance, name, value)
+# A probability strictly inside (0, 1): a quantile level or an interval.
+_OpenProbability = Annotated[float, Above(0), Below(1)]
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigSection):
     """Where the series come from and how they are cut into windows.
 
     Attributes:
@@ -66,6 +57,8 @@ class DataConfig:
             model can memorize training days: the built-in presets leave it out.
     """
 
+    section_key = "data"
+
     source: str = "builtin"
     time_column: str | None = None
     time_format: str | None = None
@@ -77,49 +70,30 @@ class DataConfig:
     downsample: bool = False
     drop_duplicate_timestamps: bool = False
     sentinels: tuple[float, ...] = (-9999.0,)
-    max_missing_fraction: float = 0.5
-    input_steps: int = 24
-    horizon: int = 24
-    stride: int = 1
-    split: tuple[float, ...] = (0.7, 0.2, 0.1)
-    time_features: tuple[str, ...] = ("day", "year")
+    max_missing_fraction: Probability = 0.5
+    input_steps: PositiveInt = 24
+    horizon: PositiveInt = 24
+    stride: PositiveInt = 1
+    split: tuple[float, float, float] = (0.7, 0.2, 0.1)
+    time_features: tuple[Literal["day", "year"], ...] = ("day", "year")
 
-    def __post_init__(self):
-        _as_tuple(self, "targets", str)
-        _as_tuple(self, "features", str)
-        _as_tuple(self, "exclude", str)
-        _as_tuple(self, "time_features", str)
-        unknown = set(self.time_features) - {"day", "year"}
-        if unknown or len(set(self.time_features)) != len(self.time_features):
+    def check(self):
+        if len(set(self.time_features)) != len(self.time_features):
             raise ValueError(
-                "data.time_features must list distinct cycles among day, year. "
-                f"Received: {list(self.time_features)}"
+                "data.time_features must list distinct cycles among day, year; "
+                f"got {list(self.time_features)}"
             )
-        object.__setattr__(
-            self, "sentinels", tuple(float(value) for value in self.sentinels)
-        )
-        object.__setattr__(self, "split", tuple(float(value) for value in self.split))
         if self.targets is not None and not self.targets:
-            raise ValueError("data.targets must name at least one column.")
-        for name in ("input_steps", "horizon", "stride"):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"data.{name} must be at least 1. Received: {getattr(self, name)}"
-                )
-        if len(self.split) != 3 or min(self.split) <= 0 or sum(self.split) > 1 + 1e-9:
+            raise ValueError("data.targets must name at least one column")
+        if min(self.split) <= 0 or sum(self.split) > 1 + 1e-9:
             raise ValueError(
                 "data.split must be three positive fractions (train, validation, "
-                f"test) summing to at most 1. Received: {list(self.split)}"
-            )
-        if not 0 <= self.max_missing_fraction <= 1:
-            raise ValueError(
-                "data.max_missing_fraction must be in [0, 1]. "
-                f"Received: {self.max_missing_fraction}"
+                f"test) summing to at most 1; got {list(self.split)}"
             )
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigSection):
     """The LSTM forecaster.
 
     Attributes:
@@ -151,89 +125,46 @@ class ModelConfig:
             back), so that levels the training split never saw look familiar.
     """
 
-    kind: str = "single_shot"
-    units: int = 64
-    layers: int = 1
-    dropout: float = 0.0
-    residual: bool = True
-    loss: str = "mse"
-    quantiles: tuple[float, ...] = ()
-    intervals: tuple[float, ...] = (0.5, 0.8)
-    instance_norm: bool = False
-    residual_base: str = "last_value"
-    members: int = 1
+    section_key = "model"
 
-    def __post_init__(self):
-        if self.members < 1 or (self.members > 1 and self.kind != "single_shot"):
-            raise ValueError(
-                "model.members must be at least 1 (more only with "
-                f"kind=single_shot). Received: {self.members}"
-            )
-        if self.residual_base not in RESIDUAL_BASES:
-            raise ValueError(
-                f"model.residual_base must be one of {list(RESIDUAL_BASES)}. "
-                f"Received: {self.residual_base}"
-            )
-        if self.residual_base != "last_value" and (
-            self.kind != "single_shot" or self.instance_norm
-        ):
-            raise ValueError(
-                "model.residual_base=linear needs model.kind=single_shot without "
-                "model.instance_norm"
-            )
-        object.__setattr__(
-            self, "quantiles", tuple(float(value) for value in self.quantiles)
-        )
-        object.__setattr__(
-            self, "intervals", tuple(float(value) for value in self.intervals)
-        )
-        if not all(0 < p < 1 for p in self.intervals):
-            raise ValueError(
-                "model.intervals must be probabilities in (0, 1). "
-                f"Received: {list(self.intervals)}"
-            )
-        if self.quantiles:
-            levels = self.quantiles
-            if (
-                0.5 not in levels
-                or list(levels) != sorted(set(levels))
-                or not all(0 < q < 1 for q in levels)
-            ):
+    kind: Literal["single_shot", "autoregressive"] = "single_shot"
+    units: PositiveInt = 64
+    layers: PositiveInt = 1
+    dropout: Fraction = 0.0
+    residual: bool = True
+    loss: Literal["mse", "mae", "huber"] = "mse"
+    quantiles: tuple[_OpenProbability, ...] = ()
+    intervals: tuple[_OpenProbability, ...] = (0.5, 0.8)
+    instance_norm: bool = False
+    residual_base: Literal["last_value", "linear"] = "last_value"
+    members: PositiveInt = 1
+
+    def check(self):
+        single_shot_only = {
+            "model.members > 1": self.members > 1,
+            "model.quantiles": bool(self.quantiles),
+            "model.instance_norm": self.instance_norm,
+            "model.residual_base=linear": self.residual_base != "last_value",
+        }
+        for setting, used in single_shot_only.items():
+            if used and self.kind != "single_shot":
                 raise ValueError(
-                    "model.quantiles must be increasing levels in (0, 1) including "
-                    f"0.5. Received: {list(levels)}"
+                    f"{setting} needs model.kind=single_shot; got kind={self.kind}"
                 )
-            if self.kind != "single_shot":
-                raise ValueError(
-                    "model.quantiles needs model.kind=single_shot. "
-                    f"Received: kind={self.kind}"
-                )
-        if self.instance_norm and self.kind != "single_shot":
+        if self.residual_base != "last_value" and self.instance_norm:
             raise ValueError(
-                "model.instance_norm needs model.kind=single_shot. "
-                f"Received: kind={self.kind}"
+                "model.residual_base=linear needs model.instance_norm=false"
             )
-        if self.loss not in LOSSES:
+        levels = self.quantiles
+        if levels and (0.5 not in levels or list(levels) != sorted(set(levels))):
             raise ValueError(
-                f"model.loss must be one of {list(LOSSES)}. Received: {self.loss}"
-            )
-        if self.kind not in MODEL_KINDS:
-            raise ValueError(
-                f"model.kind must be one of {list(MODEL_KINDS)}. Received: {self.kind}"
-            )
-        if self.units < 1 or self.layers < 1:
-            raise ValueError(
-                "model.units and model.layers must be at least 1. "
-                f"Received: units={self.units}, layers={self.layers}"
-            )
-        if not 0 <= self.dropout < 1:
-            raise ValueError(
-                f"model.dropout must be in [0, 1). Received: {self.dropout}"
+                "model.quantiles must be increasing levels in (0, 1) including "
+                f"0.5; got {list(levels)}"
             )
 
 
 @dataclasses.dataclass(frozen=True)
-class TimeSeriesConfig:
+class TimeSeriesConfig(ConfigSection):
     """The whole configuration: `data`, `model`, `train`."""
 
     data: DataConfig = dataclasses.field(default_factory=DataConfig)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from lstm_keras.app import App, AppData
+from lstm_keras.runner import App, AppData
 
 from . import data as data_lib
 from .config import PRESETS, TranslationConfig

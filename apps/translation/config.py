@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated, Literal
 
-from lstm_keras.app import TrainConfig
+from lstm_keras.runner import TrainConfig
+from lstm_keras.runner.config_types import (
+    AtLeast,
+    ConfigSection,
+    Fraction,
+    NonNegativeInt,
+    PositiveInt,
+)
 
 # The shipped corpora; `data.builtin_max_words` applies to them only.
 BUILTIN_SOURCES = ("builtin", "freedict")
@@ -16,19 +24,12 @@ DICTIONARY_EXAMPLE_KINDS = {
     "sentences+phrases": ("sentence", "phrase"),
 }
 
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-
-
-def _check_at_least(name, value, minimum):
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+# Token counts: a sequence needs room for its start or end token.
+_TokenCount = Annotated[int, AtLeast(2)]
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class DataConfig(ConfigSection):
     """Where the parallel text comes from, how it is cleaned, split and tokenized.
 
     Attributes:
@@ -67,56 +68,37 @@ class DataConfig:
         max_target_length: target tokens trained on and decoded at most.
     """
 
+    section_key = "data"
+
     source: str = "builtin"
     source_language: str = "de"
     target_language: str = "en"
     reverse: bool = False
-    max_examples: int = 0
-    builtin_max_words: int = 0
-    dictionary_examples: str = "none"
-    unicode_normalization: str = "NFC"
-    max_length_ratio: float = 3.0
+    max_examples: NonNegativeInt = 0
+    builtin_max_words: NonNegativeInt = 0
+    dictionary_examples: Literal["none", "sentences", "sentences+phrases"] = "none"
+    unicode_normalization: Literal["NFC", "NFKC", "none"] = "NFC"
+    max_length_ratio: Annotated[float, AtLeast(1)] = 3.0
     validation_fraction: float = 0.05
     test_fraction: float = 0.05
     split_seed: int = 1234
-    tokenizer_type: str = "unigram"
-    vocabulary_size: int = 4000
+    tokenizer_type: Literal["unigram", "bpe"] = "unigram"
+    vocabulary_size: Annotated[int, AtLeast(8)] = 4000
     shared_vocabulary: bool = True
-    batch_tokens: int = 0
-    max_source_length: int = 48
-    max_target_length: int = 48
+    batch_tokens: NonNegativeInt = 0
+    max_source_length: _TokenCount = 48
+    max_target_length: _TokenCount = 48
 
-    def __post_init__(self):
-        _check_choice(
-            "data.unicode_normalization",
-            self.unicode_normalization,
-            ("NFC", "NFKC", "none"),
-        )
-        _check_choice("data.tokenizer_type", self.tokenizer_type, ("unigram", "bpe"))
-        _check_choice(
-            "data.dictionary_examples",
-            self.dictionary_examples,
-            tuple(DICTIONARY_EXAMPLE_KINDS),
-        )
+    def check(self):
         if self.dictionary_examples != "none" and self.source != "freedict":
             raise ValueError(
                 "data.dictionary_examples adds FreeDict German-English pairs and "
                 f"needs data.source=freedict; got data.source={self.source!r}"
             )
-        _check_at_least("data.vocabulary_size", self.vocabulary_size, 8)
-        _check_at_least("data.max_source_length", self.max_source_length, 2)
-        _check_at_least("data.max_target_length", self.max_target_length, 2)
-        _check_at_least("data.max_examples", self.max_examples, 0)
-        _check_at_least("data.builtin_max_words", self.builtin_max_words, 0)
-        _check_at_least("data.batch_tokens", self.batch_tokens, 0)
-        if not self.max_length_ratio >= 1:
-            raise ValueError(
-                f"data.max_length_ratio must be >= 1; got {self.max_length_ratio}"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigSection):
     """Encoder-decoder sizes, attention, loss and decoding settings.
 
     Attributes:
@@ -138,39 +120,24 @@ class ModelConfig:
             (what "auto" runs on a CPU anyway).
     """
 
-    embedding_dim: int = 256
-    units: int = 256
-    encoder_layers: int = 1
-    decoder_layers: int = 1
-    attention: str = "luong"
-    dropout: float = 0.2
-    label_smoothing: float = 0.1
-    beam_size: int = 5
+    section_key = "model"
+
+    embedding_dim: PositiveInt = 256
+    units: PositiveInt = 256
+    encoder_layers: PositiveInt = 1
+    decoder_layers: PositiveInt = 1
+    attention: Literal["luong", "bahdanau"] = "luong"
+    dropout: Fraction = 0.2
+    label_smoothing: Fraction = 0.1
+    beam_size: PositiveInt = 5
     length_penalty: float = 0.6
-    max_decode_length: int = 48
+    max_decode_length: PositiveInt = 48
     tie_embeddings: bool = True
     use_cudnn: bool = True
 
-    def __post_init__(self):
-        _check_choice("model.attention", self.attention, ("luong", "bahdanau"))
-        for name in (
-            "embedding_dim",
-            "units",
-            "encoder_layers",
-            "decoder_layers",
-            "beam_size",
-            "max_decode_length",
-        ):
-            _check_at_least(f"model.{name}", getattr(self, name), 1)
-        if not 0 <= self.dropout < 1 or not 0 <= self.label_smoothing < 1:
-            raise ValueError(
-                "model.dropout and model.label_smoothing must be in [0, 1); got "
-                f"{self.dropout} and {self.label_smoothing}"
-            )
-
 
 @dataclasses.dataclass(frozen=True)
-class TranslationConfig:
+class TranslationConfig(ConfigSection):
     """The translation app's full configuration (`data.*`, `model.*`, `train.*`)."""
 
     data: DataConfig = DataConfig()

@@ -11,7 +11,7 @@ import tensorflow as tf
 from lstm_keras_datasets import speech_real
 
 from apps.speech_commands.app import APP, evaluation_metrics
-from lstm_keras.cli import main
+from lstm_keras.runner.cli import main
 
 
 @pytest.fixture(scope="module")

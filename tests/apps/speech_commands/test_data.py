@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from apps.speech_commands import data
 from apps.speech_commands.config import PRESETS, DataConfig, SpeechConfig
-from lstm_keras.app import TrainConfig
+from lstm_keras.runner import TrainConfig
 
 
 def _write(path, samples, rate=16000):

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from apps.timeseries import calibration, model
 from apps.timeseries.app import APP
-from lstm_keras import cli
+from lstm_keras.runner import cli
 
 
 @pytest.fixture(scope="module")

@@ -258,9 +258,9 @@ def test_csv_source_reads_a_file(make_frame, make_config, tmp_path):
 
 
 def test_config_rejects_bad_values():
-    with pytest.raises(ValueError, match="data.horizon must be at least 1"):
+    with pytest.raises(ValueError, match="'data.horizon' expects an integer >= 1"):
         config_module.DataConfig(horizon=0)
-    with pytest.raises(ValueError, match="model.kind must be one of"):
+    with pytest.raises(ValueError, match="'model.kind' expects one of"):
         config_module.ModelConfig(kind="transformer")
     assert config_module.DataConfig(targets=["a", "b"]).targets == ("a", "b")
 

@@ -9,11 +9,11 @@ import pytest
 
 from apps.translation import evaluation
 from apps.translation.app import APP
-from lstm_keras import cli
+from lstm_keras.runner import cli
 
 
 def test_app_is_registered_with_tensorflow_text_for_serving():
-    from lstm_keras.registry import load_app
+    from lstm_keras.runner.registry import load_app
 
     assert load_app("translation") is APP
     assert APP.serving_imports == ("tensorflow_text",)

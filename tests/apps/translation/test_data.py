@@ -189,9 +189,13 @@ def test_near_duplicates_are_counted_by_word_overlap():
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("tokenizer_type", "word", "data.tokenizer_type must be one of"),
+        (
+            "tokenizer_type",
+            "word",
+            "'data.tokenizer_type' expects one of 'unigram', 'bpe'",
+        ),
         ("unicode_normalization", "NFD", "data.unicode_normalization"),
-        ("max_source_length", 1, "data.max_source_length must be >= 2"),
+        ("max_source_length", 1, "'data.max_source_length' expects an integer >= 2"),
     ],
 )
 def test_bad_data_config_values_are_one_line_errors(key, value, message):
@@ -202,9 +206,9 @@ def test_bad_data_config_values_are_one_line_errors(key, value, message):
 def test_bad_model_config_values_are_one_line_errors():
     from apps.translation.config import ModelConfig
 
-    with pytest.raises(ValueError, match="model.attention must be one of"):
+    with pytest.raises(ValueError, match="'model.attention' expects one of"):
         ModelConfig(attention="dot")
-    with pytest.raises(ValueError, match="model.beam_size must be >= 1"):
+    with pytest.raises(ValueError, match="'model.beam_size' expects an integer >= 1"):
         ModelConfig(beam_size=0)
 
 
@@ -244,7 +248,7 @@ def test_dictionary_examples_grow_only_the_train_split():
 def test_dictionary_examples_need_the_freedict_source():
     with pytest.raises(ValueError, match="needs data.source=freedict"):
         DataConfig(source="tsv:x.tsv", dictionary_examples="sentences")
-    with pytest.raises(ValueError, match="data.dictionary_examples must be one of"):
+    with pytest.raises(ValueError, match="'data.dictionary_examples' expects one of"):
         DataConfig(dictionary_examples="words")
 
 
@@ -278,7 +282,7 @@ def test_token_batches_hold_more_short_pairs_and_cover_every_pair():
 )
 def test_default_preset_takes_other_sources_in_any_override_order(overrides):
     from apps.translation.app import APP
-    from lstm_keras.config import resolve_config
+    from lstm_keras.runner.config import resolve_config
 
     config = resolve_config(APP, "default", overrides=overrides)
     source = next(o for o in overrides if o.startswith("data.source="))

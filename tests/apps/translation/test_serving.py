@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from apps.translation import decoding
 from apps.translation.app import APP, translate_in_batches
-from lstm_keras.export import export_app
+from lstm_keras.runner.export import export_app
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 import toy_app
 
-from lstm_keras.config import resolve_config
-from lstm_keras.export import (
+from lstm_keras.runner.config import resolve_config
+from lstm_keras.runner.export import (
     call_signature,
     export_app,
     next_version,
     resolve_export,
     verify_export,
 )
-from lstm_keras.run_directory import RunDirectory
-from lstm_keras.training import train
+from lstm_keras.runner.run_directory import RunDirectory
+from lstm_keras.runner.training import train
 
 APP = toy_app.APP
 

@@ -14,54 +14,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib.util
-import sys
-import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Training settings every app shares (the `train.*` config keys)."""
-
-    epochs: int = 10
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    seed: int = 0
-    # Stop when validation loss has not improved for this many epochs.
-    early_stopping_patience: int = 5
-    # "default" (one device), "mirrored" (all local GPUs) or "multi_worker"
-    # (MultiWorkerMirroredStrategy from TF_CONFIG).
-    strategy: str = "default"
-    # On a GPU mixed_float16, on a CPU mixed_bfloat16 (float16 is slow there).
-    mixed_precision: bool = False
-    # tf.config.experimental.enable_op_determinism: same seed, same metrics.
-    deterministic: bool = True
-
-    def __post_init__(self):
-        strategies = ("default", "mirrored", "multi_worker")
-        if self.strategy not in strategies:
-            raise ValueError(
-                f"train.strategy must be one of {', '.join(strategies)}; "
-                f"got {self.strategy!r}"
-            )
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(
-                    f"train.{name} must be >= 1; got {getattr(self, name)}"
-                )
-        if not self.learning_rate > 0:
-            raise ValueError(
-                f"train.learning_rate must be > 0; got {self.learning_rate}"
-            )
-        if self.early_stopping_patience < 0:
-            raise ValueError(
-                "train.early_stopping_patience must be >= 0; "
-                f"got {self.early_stopping_patience}"
-            )
 
 
 @dataclasses.dataclass
@@ -198,27 +154,3 @@ class App(abc.ABC):
             "value": scores.get(metric) if metric else None,
             "baseline_value": baseline_scores.get(metric) if metric else None,
         }
-
-
-def lazy_import(name: str) -> types.ModuleType:
-    """The module `name`, run on its first attribute access, not now.
-
-    An app module names its TensorFlow-using submodules at the top with this
-    (`model = lazy_import("apps.timeseries.model")`) and still imports in
-    milliseconds, so `lstm-keras apps` and `config` answer without TensorFlow.
-    (`importlib.util.LazyLoader`, as the Python docs show it.)
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None:
-        raise ModuleNotFoundError(f"no module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
-    return module

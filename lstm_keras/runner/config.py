@@ -11,15 +11,42 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
-import tempfile
-import types
-import typing
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-CONFIG_FILE_NAME = "config.yaml"
+from lstm_keras.runner.atomic_files import write_text_atomically
+from lstm_keras.runner.config_types import (
+    ConfigSection,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    accepts_str,
+    coerce,
+    field_types,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(ConfigSection):
+    """Training settings every app shares (the `train.*` config keys)."""
+
+    section_key = "train"
+
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 64
+    learning_rate: PositiveFloat = 1e-3
+    seed: int = 0
+    # Stop when validation loss has not improved for this many epochs.
+    early_stopping_patience: NonNegativeInt = 5
+    # "default" (one device), "mirrored" (all local GPUs) or "multi_worker"
+    # (MultiWorkerMirroredStrategy from TF_CONFIG).
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
+    # On a GPU mixed_float16, on a CPU mixed_bfloat16 (float16 is slow there).
+    mixed_precision: bool = False
+    # tf.config.experimental.enable_op_determinism: same seed, same metrics.
+    deterministic: bool = True
 
 
 def preset_config(app: Any, preset: str) -> Any:
@@ -41,7 +68,7 @@ def resolve_config(
     """Builds an app's config in the documented order.
 
     Args:
-        app: the `lstm_keras.app.App` whose `presets` hold the starting point.
+        app: the `lstm_keras.runner.app.App` whose `presets` hold the starting point.
         preset: the preset name (`tiny`, `default`, ...).
         config_file: optional YAML file of nested keys, applied over the preset.
         overrides: `KEY=VALUE` strings with dotted keys and YAML values
@@ -62,7 +89,7 @@ def resolve_config(
         for key, value in changes.items():  # type errors name the file
             field_type = _leaf_type(type(config), key)
             if not dataclasses.is_dataclass(field_type):
-                _coerce(value, field_type, key.rsplit(".")[-1], os.fspath(config_file))
+                coerce(value, field_type, key, os.fspath(config_file))
     changes.update(parse_overrides(type(config), overrides))
     return _replace_all(config, changes)
 
@@ -96,7 +123,7 @@ def parse_overrides(config_class: type, overrides: Iterable[str]) -> dict[str, A
             ) from None
         # A string field keeps the text as typed: YAML would turn `yes` into
         # True and `1.0` into a float.
-        if _accepts_str(field_type) and not isinstance(value, str | type(None)):
+        if accepts_str(field_type) and not isinstance(value, str | type(None)):
             value = text
         changes.pop(key, None)  # a repeated key counts where it was set last
         changes[key] = value
@@ -108,15 +135,18 @@ def apply_mapping(config: Any, mapping: Mapping[str, Any], source: str = "") -> 
     return _replace_all(config, flatten_mapping(type(config), mapping), source)
 
 
-def _replace_all(config: Any, changes: Mapping[str, Any], source: str = "") -> Any:
+def _replace_all(
+    config: Any, changes: Mapping[str, Any], source: str = "", prefix: str = ""
+) -> Any:
     """`config` with every dotted key of `changes` set, each section rebuilt once.
 
-    Values are type-checked one by one; a section's own checks (its
-    `__post_init__`) run once, on all its new values together.
+    Values are type-checked one by one (errors name the dotted key); a
+    section's checks between fields (`ConfigSection.check`) run once, on all
+    its new values together.
     """
     if not changes:
         return config
-    hints = _type_hints(type(config))
+    hints = field_types(type(config))
     fields, children = {}, {}
     for key, value in changes.items():
         name, _, rest = key.partition(".")
@@ -127,18 +157,23 @@ def _replace_all(config: Any, changes: Mapping[str, Any], source: str = "") -> A
             children.setdefault(name, {})[rest] = value
         elif dataclasses.is_dataclass(field_type):
             if not isinstance(value, Mapping):
-                raise ValueError(f"config key {name!r} holds a section; set its keys")
+                raise ValueError(
+                    f"config key {prefix + name!r} holds a section; set its keys"
+                )
             nested = flatten_mapping(field_type, value)
             children.setdefault(name, {}).update(nested)
         else:
-            fields[name] = _coerce(value, field_type, name, source)
+            fields[name] = coerce(value, field_type, f"{prefix}{name}", source)
     for name, nested in children.items():
-        fields[name] = _replace_all(getattr(config, name), nested, source)
+        fields[name] = _replace_all(
+            getattr(config, name), nested, source, f"{prefix}{name}."
+        )
     try:
         return dataclasses.replace(config, **fields)
     except (TypeError, ValueError) as error:
         if len(fields) == 1:
-            raise ValueError(f"config key {next(iter(fields))!r}: {error}") from None
+            key = f"{prefix}{next(iter(fields))}"
+            raise ValueError(f"config key {key!r}: {error}") from None
         raise ValueError(f"config: {error}") from None
 
 
@@ -157,7 +192,7 @@ def flatten_mapping(
         where = f"under {prefix[:-1]!r}" if prefix else "at the top level"
         raise ValueError(f"config expects a mapping {where}; got {mapping!r}")
     root = root or config_class
-    hints = _type_hints(config_class)
+    hints = field_types(config_class)
     flat = {}
     for name, value in mapping.items():
         key = f"{prefix}{name}"
@@ -184,7 +219,7 @@ def config_from_dict(base: Any, mapping: Mapping[str, Any], source: str = "") ->
 def valid_keys(config_class: type, prefix: str = "") -> list[str]:
     """Every dotted leaf key of a config class, in field order."""
     keys = []
-    for name, field_type in _type_hints(config_class).items():
+    for name, field_type in field_types(config_class).items():
         if dataclasses.is_dataclass(field_type):
             keys.extend(valid_keys(field_type, prefix=f"{prefix}{name}."))
         else:
@@ -234,23 +269,6 @@ def load_run_config(app: Any, path: str | os.PathLike) -> Any:
     return config_from_dict(base, read_yaml(path), source=os.fspath(path))
 
 
-def write_text_atomically(path: str, text: str) -> None:
-    """Writes `text` to `path` so readers see the old file or the new, never half."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def _unknown_key_message(key: str, config_class: type) -> str:
     candidates = valid_keys(config_class)
     close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5)
@@ -267,128 +285,11 @@ def _leaf_type(config_class: type, key: str) -> Any:
     """The type of the leaf at a dotted key, or ValueError naming the closest key."""
     current: Any = config_class
     for name in key.split("."):
-        hints = _type_hints(current) if dataclasses.is_dataclass(current) else {}
+        hints = field_types(current) if dataclasses.is_dataclass(current) else {}
         if name not in hints:
             raise ValueError(_unknown_key_message(key, config_class))
         current = hints[name]
     return current
-
-
-def _type_hints(config_class: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(config_class)
-    return {field.name: hints[field.name] for field in dataclasses.fields(config_class)}
-
-
-def _accepts_str(field_type: Any) -> bool:
-    if field_type is str:
-        return True
-    if _is_union(field_type):
-        return str in typing.get_args(field_type)
-    return False
-
-
-def _is_union(field_type: Any) -> bool:
-    return typing.get_origin(field_type) in (typing.Union, types.UnionType)
-
-
-def _type_name(field_type: Any) -> str:
-    return getattr(field_type, "__name__", None) or str(field_type).replace(
-        "typing.", ""
-    )
-
-
-def _coerce(value: Any, field_type: Any, key: str, source: str = "") -> Any:
-    """Checks `value` against `field_type`, converting only where lossless."""
-    where = f" (in {source})" if source else ""
-
-    def fail(expected: str) -> ValueError:
-        return ValueError(
-            f"config key {key!r} expects {expected}; got {value!r}{where}"
-        )
-
-    origin = typing.get_origin(field_type)
-    arguments = typing.get_args(field_type)
-    if field_type is Any:
-        return value
-    if _is_union(field_type):
-        if value is None and type(None) in arguments:
-            return None
-        for argument in arguments:
-            if argument is type(None):
-                continue
-            try:
-                return _coerce(value, argument, key, source)
-            except ValueError:
-                continue
-        raise fail(" or ".join(_type_name(a) for a in arguments))
-    if origin is typing.Literal:
-        if value in arguments:
-            return value
-        raise fail("one of " + ", ".join(repr(a) for a in arguments))
-    if field_type is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise fail("true or false")
-    if field_type is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-        raise fail("an integer")
-    if field_type is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            # PyYAML reads `1e-3` (no dot) as a string.
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise fail("a number")
-    if field_type is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise fail("a string")
-    if origin in (tuple, list):
-        if not isinstance(value, list | tuple):
-            raise fail("a list such as [a, b]")
-        if origin is tuple and len(arguments) == 2 and arguments[1] is Ellipsis:
-            element_types = [arguments[0]] * len(value)
-        elif origin is tuple and arguments:
-            if len(arguments) != len(value):
-                raise fail(f"a list of {len(arguments)} items")
-            element_types = list(arguments)
-        else:
-            element_types = [arguments[0] if arguments else Any] * len(value)
-        items = [
-            _coerce(item, item_type, f"{key}[{index}]", source)
-            for index, (item, item_type) in enumerate(
-                zip(value, element_types, strict=True)
-            )
-        ]
-        return tuple(items) if origin is tuple else items
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise fail("a mapping")
-        key_type, value_type = arguments or (Any, Any)
-        return {
-            _coerce(k, key_type, key, source): _coerce(
-                v, value_type, f"{key}.{k}", source
-            )
-            for k, v in value.items()
-        }
-    if isinstance(field_type, type) and isinstance(value, field_type):
-        return value
-    raise fail(_type_name(field_type))
 
 
 def _plain(value: Any) -> Any:

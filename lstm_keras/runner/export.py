@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from lstm_keras.config import write_config, write_text_atomically
+from lstm_keras.runner.atomic_files import write_text_atomically
+from lstm_keras.runner.config import write_config
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 # In assets.extra: which app wrote the export, for `lstm-keras predict`.

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import toy_app
 
-from lstm_keras.config import resolve_config
-from lstm_keras.run_directory import RunDirectory
-from lstm_keras.training import train
+from lstm_keras.runner.config import resolve_config
+from lstm_keras.runner.run_directory import RunDirectory
+from lstm_keras.runner.training import train
 
 APP = toy_app.APP
 
@@ -29,9 +29,9 @@ _MIRRORED_SCRIPT = textwrap.dedent(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2
     )
     import toy_app
-    from lstm_keras.config import resolve_config
-    from lstm_keras.run_directory import RunDirectory
-    from lstm_keras.training import train
+    from lstm_keras.runner.config import resolve_config
+    from lstm_keras.runner.run_directory import RunDirectory
+    from lstm_keras.runner.training import train
 
     results = {}
     for strategy in ("default", "mirrored"):

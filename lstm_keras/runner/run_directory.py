@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from lstm_keras.config import CONFIG_FILE_NAME, write_text_atomically
+from lstm_keras.runner.atomic_files import write_text_atomically
+
+CONFIG_FILE_NAME = "config.yaml"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from lstm_keras.config import write_text_atomically
+from lstm_keras.runner.atomic_files import write_text_atomically
 
 _STATE_FILE = "state.json"
 _WEIGHTS_FILE = "state.weights.h5"

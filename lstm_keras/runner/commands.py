@@ -1,6 +1,6 @@
 """What each `lstm-keras` subcommand does, without the argument parsing.
 
-The CLI (`lstm_keras.cli`) parses flags and calls these; tests and notebooks
+The CLI (`lstm_keras.runner.cli`) parses flags and calls these; tests and notebooks
 can call them directly.
 """
 
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from lstm_keras.run_directory import RunDirectory, read_metrics, update_metrics
+from lstm_keras.runner.run_directory import RunDirectory, read_metrics, update_metrics
 
 
 def train_app(
@@ -24,7 +24,7 @@ def train_app(
     Returns the contents of `metrics.json` (an empty dict on a multi-worker
     non-chief worker, which only helps train).
     """
-    from lstm_keras import training
+    from lstm_keras.runner import training
 
     run = RunDirectory(output_dir)
     if not training.is_chief_task(config.train.strategy):
@@ -35,7 +35,7 @@ def train_app(
 
 
 def _train(app: Any, config: Any, run: RunDirectory, preset: str | None) -> dict:
-    from lstm_keras import training
+    from lstm_keras.runner import training
 
     start = time.monotonic()
     header = f"lstm-keras train {app.name}" + (f" --preset {preset}" if preset else "")
@@ -69,7 +69,7 @@ def _train(app: Any, config: Any, run: RunDirectory, preset: str | None) -> dict
 
 def evaluate_run(app: Any, output_dir: str) -> dict:
     """`lstm-keras evaluate`: re-run the test evaluation of a trained run."""
-    from lstm_keras import training
+    from lstm_keras.runner import training
 
     run = RunDirectory(output_dir)
     with run.locked(create=False):
@@ -81,7 +81,7 @@ def evaluate_run(app: Any, output_dir: str) -> dict:
 
 def export_run(app: Any, output_dir: str) -> dict:
     """`lstm-keras export`: export the best checkpoint again, as a new version."""
-    from lstm_keras import training
+    from lstm_keras.runner import training
 
     run = RunDirectory(output_dir)
     with run.locked(create=False):
@@ -101,7 +101,7 @@ def predict_with_export(
     app: Any, model_path: str, inputs: Iterable[str]
 ) -> Iterator[dict[str, Any]]:
     """`lstm-keras predict`: run the exported SavedModel on raw inputs."""
-    from lstm_keras.export import export_app_name, resolve_export
+    from lstm_keras.runner.export import export_app_name, resolve_export
 
     export_dir = resolve_export(model_path, app.name)
     owner = export_app_name(export_dir)
@@ -124,7 +124,7 @@ def predict_with_export(
 
 
 def _export(app: Any, config: Any, data: Any, model: Any, run: RunDirectory) -> dict:
-    from lstm_keras.export import export_app
+    from lstm_keras.runner.export import export_app
 
     print(
         f"Exporting {app.name} and checking it in a fresh process...",

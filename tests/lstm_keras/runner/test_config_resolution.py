@@ -5,8 +5,8 @@ import dataclasses
 import pytest
 import toy_app
 
-from lstm_keras.app import TrainConfig
-from lstm_keras.config import (
+from lstm_keras.runner import TrainConfig
+from lstm_keras.runner.config import (
     apply_overrides,
     differing_keys,
     load_run_config,
@@ -92,18 +92,22 @@ def test_unknown_yaml_key_names_the_closest_key(tmp_path):
 
 
 def test_wrong_type_names_the_key():
-    with pytest.raises(ValueError, match=r"'epochs' expects an integer; got 'many'"):
+    with pytest.raises(
+        ValueError, match=r"'train.epochs' expects an integer; got 'many'"
+    ):
         resolve_config(APP, "tiny", overrides=["train.epochs=many"])
-    with pytest.raises(ValueError, match=r"'targets' expects a list"):
+    with pytest.raises(ValueError, match=r"'data.targets' expects a list"):
         apply_overrides(_Config(), ["data.targets=temp"])
     with pytest.raises(ValueError, match=r"'train' holds a section"):
         apply_overrides(_Config(), ["train=3"])
 
 
 def test_invalid_values_are_rejected_by_the_dataclass():
-    with pytest.raises(ValueError, match=r"train\.strategy must be one of"):
+    with pytest.raises(ValueError, match=r"'train\.strategy' expects one of 'default'"):
         resolve_config(APP, "tiny", overrides=["train.strategy=tpu"])
-    with pytest.raises(ValueError, match=r"train\.epochs must be >= 1"):
+    with pytest.raises(
+        ValueError, match=r"'train\.epochs' expects an integer >= 1; got 0"
+    ):
         resolve_config(APP, "tiny", overrides=["train.epochs=0"])
 
 

@@ -17,12 +17,12 @@ import pytest
 import tensorflow as tf
 import toy_app
 
-from lstm_keras import export as export_module
-from lstm_keras.cli import error_message, main
-from lstm_keras.config import resolve_config
-from lstm_keras.resume import AtomicBackupAndRestore
-from lstm_keras.run_directory import RunDirectory, RunDirectoryBusy
-from lstm_keras.training import train
+from lstm_keras.runner import export as export_module
+from lstm_keras.runner.cli import error_message, main
+from lstm_keras.runner.config import resolve_config
+from lstm_keras.runner.resume import AtomicBackupAndRestore
+from lstm_keras.runner.run_directory import RunDirectory, RunDirectoryBusy
+from lstm_keras.runner.training import train
 
 TOY = "toy_app:APP"
 ONE_EPOCH = ["--preset", "tiny", "--set", "train.epochs=1"]
@@ -57,7 +57,7 @@ def test_a_second_process_on_a_locked_directory_fails_at_once(tmp_path, capsys):
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from lstm_keras.run_directory import RunDirectory\n"
+            "from lstm_keras.runner.run_directory import RunDirectory\n"
             "with RunDirectory(sys.argv[1]).locked():\n"
             "    print('locked', flush=True)\n"
             "    time.sleep(60)\n",
@@ -297,7 +297,7 @@ def _run_cli(*arguments, **environment):
 def test_help_apps_and_config_do_not_import_tensorflow():
     script = (
         "import sys\n"
-        "from lstm_keras.cli import main\n"
+        "from lstm_keras.runner.cli import main\n"
         "main(['apps'])\n"
         "main(['config', 'timeseries', '--preset', 'tiny'])\n"
         "main(['config', 'speech', '--preset', 'tiny'])\n"

@@ -1,6 +1,6 @@
 """Runs a SavedModel in a fresh process, as TF Serving would: TensorFlow only.
 
-Started by `lstm_keras.export.verify_export` as
+Started by `lstm_keras.runner.export.verify_export` as
 `python -I export_check.py SAVED_MODEL REQUESTS.json OUTPUTS.json [MODULE...]`.
 Run by path in isolated mode, it imports nothing from this project (and
 checks that): a SavedModel that needs project code to load is not servable.

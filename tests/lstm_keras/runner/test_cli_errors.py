@@ -7,7 +7,7 @@ import pytest
 import toy_app
 import yaml
 
-from lstm_keras.cli import main
+from lstm_keras.runner.cli import main
 
 TOY = "toy_app:APP"
 

@@ -12,10 +12,14 @@ import keras
 import pytest
 import toy_app
 
-from lstm_keras.config import resolve_config
-from lstm_keras.resume import AtomicBackupAndRestore, ResumableEarlyStopping, best_epoch
-from lstm_keras.run_directory import RunDirectory
-from lstm_keras.training import set_precision, train
+from lstm_keras.runner.config import resolve_config
+from lstm_keras.runner.resume import (
+    AtomicBackupAndRestore,
+    ResumableEarlyStopping,
+    best_epoch,
+)
+from lstm_keras.runner.run_directory import RunDirectory
+from lstm_keras.runner.training import set_precision, train
 
 APP = toy_app.APP
 

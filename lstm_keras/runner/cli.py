@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from lstm_keras.tensorflow_logs import (
+from lstm_keras.runner.tensorflow_logs import (
     VERBOSE_ENVIRONMENT,
     import_tensorflow,
     verbose_from_environment,
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(arguments: argparse.Namespace) -> int:
-    from lstm_keras import commands
+    from lstm_keras.runner import commands
 
     if arguments.command == "apps":
         return _list_apps()
@@ -220,7 +220,7 @@ def _run(arguments: argparse.Namespace) -> int:
     elif arguments.command == "config":
         import yaml
 
-        from lstm_keras.config import config_to_dict
+        from lstm_keras.runner.config import config_to_dict
 
         print(yaml.safe_dump(config_to_dict(config), sort_keys=False), end="")
     return 0
@@ -329,19 +329,19 @@ def _usage(function, *arguments):
 
 
 def _load_app(name: str):
-    from lstm_keras.registry import load_app
+    from lstm_keras.runner.registry import load_app
 
     return load_app(name)
 
 
 def _resolve(app, arguments: argparse.Namespace):
-    from lstm_keras.config import resolve_config
+    from lstm_keras.runner.config import resolve_config
 
     return resolve_config(app, arguments.preset, arguments.config, arguments.overrides)
 
 
 def _list_apps() -> int:
-    from lstm_keras.registry import app_names, load_app
+    from lstm_keras.runner.registry import app_names, load_app
 
     names = app_names()
     if not names:
@@ -353,8 +353,8 @@ def _list_apps() -> int:
 
 
 def _demo(arguments: argparse.Namespace) -> int:
-    from lstm_keras.demo import format_table, run_demo
-    from lstm_keras.registry import app_names
+    from lstm_keras.runner.demo import format_table, run_demo
+    from lstm_keras.runner.registry import app_names
 
     names = arguments.apps or app_names()
     if not names:

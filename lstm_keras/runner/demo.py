@@ -13,9 +13,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lstm_keras.config import write_text_atomically
-from lstm_keras.export import MODELS_CONFIG, models_config_text
-from lstm_keras.run_directory import RunDirectory, read_metrics
+from lstm_keras.runner.atomic_files import write_text_atomically
+from lstm_keras.runner.export import MODELS_CONFIG, models_config_text
+from lstm_keras.runner.run_directory import RunDirectory, read_metrics
 
 
 def run_demo(

@@ -13,7 +13,7 @@ import tensorflow as tf
 import toy_app
 from tensorflow_serving.apis import prediction_log_pb2
 
-from lstm_keras.cli import main
+from lstm_keras.runner.cli import main
 
 TOY = "toy_app:APP"
 

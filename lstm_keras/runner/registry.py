@@ -16,7 +16,7 @@ import difflib
 import importlib
 import importlib.metadata
 
-from lstm_keras.app import App
+from lstm_keras.runner.app import App
 
 ENTRY_POINT_GROUP = "lstm_keras.apps"
 
@@ -58,7 +58,7 @@ def load_app(name: str) -> App:
     if isinstance(app, type) and issubclass(app, App):
         app = app()
     if not isinstance(app, App):
-        raise ValueError(f"{name!r} is not an lstm_keras.app.App instance")
+        raise ValueError(f"{name!r} is not an lstm_keras.runner.app.App instance")
     return app
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_keras import LSTM
-from lstm_keras.app import App, AppData, TrainConfig
+from lstm_keras.runner import App, AppData, TrainConfig
 
 matplotlib.use("Agg")
 

@@ -21,10 +21,14 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from lstm_keras.config import differing_keys, load_run_config, write_config
-from lstm_keras.multi_worker import fit_multi_worker
-from lstm_keras.resume import AtomicBackupAndRestore, ResumableEarlyStopping, best_epoch
-from lstm_keras.run_directory import RunDirectory
+from lstm_keras.runner.config import differing_keys, load_run_config, write_config
+from lstm_keras.runner.multi_worker import fit_multi_worker
+from lstm_keras.runner.resume import (
+    AtomicBackupAndRestore,
+    ResumableEarlyStopping,
+    best_epoch,
+)
+from lstm_keras.runner.run_directory import RunDirectory
 
 MONITOR = "val_loss"
 _EPOCH_CHECKPOINT = "epoch-{epoch:04d}.weights.h5"
