@@ -26,6 +26,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from lstm_keras.runner import ServingModule
+
 CLIP_SAMPLES = 16000
 SAMPLE_RATE = 16000
 
@@ -73,7 +75,7 @@ def loudest_second(samples):
     return padded[start : start + CLIP_SAMPLES]
 
 
-class SpeechServingModule(tf.Module):
+class SpeechServingModule(ServingModule):
     """Holds a trained `SpeechModel` and its three serving functions.
 
     Args:
@@ -88,33 +90,25 @@ class SpeechServingModule(tf.Module):
         self.frame_step = model.frontend.frame_step
         state_shapes = model.state_shapes()
         self.state_names = tuple(state_shapes)
-        # autograph=False: plain TF ops only, and autograph would re-read this
-        # file's source at trace time (wrong if it changed since import).
-        self.serve_waveform = tf.function(
+        self.serve_waveform = self.add_signature(
+            "serving_default",
             self._serve_waveform,
-            autograph=False,
-            input_signature=[
-                tf.TensorSpec([None, CLIP_SAMPLES], tf.float32, name="waveform")
-            ],
+            [tf.TensorSpec([None, CLIP_SAMPLES], tf.float32, name="waveform")],
         )
-        self.serve_wav = tf.function(
+        self.serve_wav = self.add_signature(
+            "serve_wav",
             self._serve_wav,
-            autograph=False,
-            input_signature=[tf.TensorSpec([None], tf.string, name="wav")],
+            [tf.TensorSpec([None], tf.string, name="wav")],
         )
-        self.stream_step = tf.function(self._stream_step, autograph=False)
-        state_specs = {
-            name: tf.TensorSpec([None, *shape], tf.float32, name=name)
-            for name, shape in state_shapes.items()
-        }
-        self.signatures = {
-            "serving_default": self.serve_waveform.get_concrete_function(),
-            "serve_wav": self.serve_wav.get_concrete_function(),
-            "stream_step": self.stream_step.get_concrete_function(
-                chunk=tf.TensorSpec([None, None], tf.float32, name="chunk"),
-                **state_specs,
-            ),
-        }
+        self.stream_step = self.add_signature(
+            "stream_step",
+            self._stream_step,
+            chunk=tf.TensorSpec([None, None], tf.float32, name="chunk"),
+            **{
+                name: tf.TensorSpec([None, *shape], tf.float32, name=name)
+                for name, shape in state_shapes.items()
+            },
+        )
 
     def _outputs(self, probabilities):
         index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)

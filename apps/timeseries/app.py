@@ -175,7 +175,7 @@ class TimeSeriesApp(App):
 
     def serving_module(self, config, data: AppData, model_instance):
         levels, offsets = self.calibrate(config, data.info, model_instance)
-        return serving.ForecastModule(
+        return serving.TimeSeriesServingModule(
             model_instance,
             data.info,
             data.info.config,

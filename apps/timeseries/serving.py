@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from lstm_keras.runner import ServingModule
+
 from . import calibration
 from .data import TIME_PERIODS, SeriesData
 
@@ -71,7 +73,7 @@ def metadata(data: SeriesData, data_config: Any, quantiles=()) -> dict[str, Any]
     }
 
 
-class ForecastModule(tf.Module):
+class TimeSeriesServingModule(ServingModule):
     """Holds the trained Keras forecaster, the normalization and the signature.
 
     Args:
@@ -113,16 +115,16 @@ class ForecastModule(tf.Module):
             trainable=False,
             name="metadata",
         )
-        self.forecast = tf.function(
+        self.forecast = self.add_signature(
+            "serving_default",
             self._forecast,
-            input_signature=[
+            [
                 tf.TensorSpec(
                     [None, self.input_steps, self.num_features], tf.float32, "window"
                 ),
                 tf.TensorSpec([None, self.input_steps], tf.int64, "timestamps"),
             ],
         )
-        self.signatures = {"serving_default": self.forecast.get_concrete_function()}
 
     def _checks(self, window, timestamps):
         """Assertions with readable messages (SavedModel signatures do not check

@@ -157,9 +157,9 @@ class TranslationApp(App):
         return results
 
     def serving_module(self, config: Any, data: AppData, model: Any) -> Any:
-        from .serving import TranslationModule
+        from .serving import TranslationServingModule
 
-        return TranslationModule(model, data.info.tokenizers, config)
+        return TranslationServingModule(model, data.info.tokenizers, config)
 
     def sample_requests(
         self, config: Any, data: AppData

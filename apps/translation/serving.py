@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from lstm_keras.runner import ServingModule
+
 from . import decoding, tokenizer
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
-class TranslationModule(tf.Module):
+class TranslationServingModule(ServingModule):
     """The trained `Translator` with its tokenizers and decoders.
 
     Args:
@@ -44,15 +46,13 @@ class TranslationModule(tf.Module):
         self._beam_size = config.model.beam_size
         self._length_penalty = config.model.length_penalty
         self._max_decode_length = config.model.max_decode_length
-        spec = tf.TensorSpec([None], tf.string, name="sentences")
-        self.translate = tf.function(self._translate_beam, input_signature=[spec])
-        self.translate_greedy = tf.function(
-            self._translate_greedy, input_signature=[spec]
+        spec = [tf.TensorSpec([None], tf.string, name="sentences")]
+        self.translate = self.add_signature(
+            "serving_default", self._translate_beam, spec
         )
-        self.signatures = {
-            "serving_default": self.translate.get_concrete_function(),
-            "translate_greedy": self.translate_greedy.get_concrete_function(),
-        }
+        self.translate_greedy = self.add_signature(
+            "translate_greedy", self._translate_greedy, spec
+        )
 
     def source_ids(self, sentences):
         """`[batch, time]` int32 source ids ending in EOS, 0-padded."""

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from lstm_keras.runner.atomic_files import write_text_atomically
 from lstm_keras.runner.config import write_config
+from lstm_keras.runner.serving import ServingModule
 
 WARMUP_FILE = "tf_serving_warmup_requests"
 # In assets.extra: which app wrote the export, for `lstm-keras predict`.
@@ -57,12 +58,12 @@ def export_app(
             version directory is left behind.
     """
     module = app.serving_module(config, data, model)
-    signatures = dict(getattr(module, "signatures", None) or {})
-    if "serving_default" not in signatures:
+    if not isinstance(module, ServingModule):
         raise ValueError(
-            f"app {app.name!r}: serving module has no 'serving_default' signature "
-            f"(has: {', '.join(signatures) or 'none'})"
+            f"app {app.name!r}: serving_module() must return a "
+            f"lstm_keras.runner.ServingModule; got {type(module).__name__}"
         )
+    signatures = module.serving_signatures()
     requests = app.sample_requests(config, data)
     unknown = sorted(set(requests) - set(signatures))
     if unknown:
@@ -84,7 +85,7 @@ def export_app(
     try:
         saved_model = os.path.join(temporary, "saved_model")
         try:
-            _save(module, saved_model, signatures)
+            tf.saved_model.save(module, saved_model, signatures=signatures)
         except tf.errors.OpError as error:
             # A full disk or a read-only folder: say where, in one line.
             raise OSError(_errno_of(error.message), error.message, model_dir) from None
@@ -366,18 +367,6 @@ def _compare(
             )
     elif not np.array_equal(actual, expected):
         raise ValueError(f"{where}: values differ from the in-memory model")
-
-
-def _save(module: Any, path: str, signatures: dict[str, Any]) -> None:
-    """`tf.saved_model.save`, which refuses a module attribute named `signatures`."""
-    own = "signatures" in vars(module)
-    if own:
-        delattr(module, "signatures")
-    try:
-        tf.saved_model.save(module, path, signatures=signatures)
-    finally:
-        if own:
-            module.signatures = signatures
 
 
 def _publish(saved_model: str, model_dir: str) -> int:

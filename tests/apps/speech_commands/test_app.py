@@ -75,13 +75,15 @@ def test_app_methods_train_evaluate_and_serve(tiny, tmp_path):
 
     module = APP.serving_module(tiny, data, model)
     requests = APP.sample_requests(tiny, data)
-    assert set(requests) == set(module.signatures)
+    assert set(requests) == set(module.serving_signatures())
     waveforms = requests["serving_default"]["waveform"]
     expected = model(waveforms).numpy()
-    outputs = module.signatures["serving_default"](waveform=tf.constant(waveforms))
+    outputs = module.serving_signatures()["serving_default"](
+        waveform=tf.constant(waveforms)
+    )
     np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
     for name, inputs in requests.items():
-        outputs = module.signatures[name](
+        outputs = module.serving_signatures()[name](
             **{k: tf.constant(v) for k, v in inputs.items()}
         )
         assert outputs["probabilities"].shape == expected.shape

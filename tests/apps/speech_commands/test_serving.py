@@ -44,13 +44,7 @@ def module(model):
 @pytest.fixture(scope="module")
 def reloaded(module, tmp_path_factory):
     path = str(tmp_path_factory.mktemp("export") / "1")
-    # `signatures` is reserved on saved objects: pass it, don't save it.
-    signatures = module.signatures
-    del module.signatures
-    try:
-        tf.saved_model.save(module, path, signatures=signatures)
-    finally:
-        module.signatures = signatures
+    tf.saved_model.save(module, path, signatures=module.serving_signatures())
     return tf.saved_model.load(path)
 
 
@@ -71,7 +65,10 @@ def test_signatures_are_listed(reloaded):
 
 @pytest.mark.parametrize("source", ["module", "reloaded"])
 def test_serving_default_matches_the_keras_model(model, module, reloaded, source):
-    serving = (module if source == "module" else reloaded).signatures["serving_default"]
+    if source == "module":
+        serving = module.serving_signatures()["serving_default"]
+    else:
+        serving = reloaded.signatures["serving_default"]
     waveforms = _waveforms()
     _check_outputs(serving(waveform=tf.constant(waveforms)), model(waveforms).numpy())
 

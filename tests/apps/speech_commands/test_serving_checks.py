@@ -34,12 +34,7 @@ def export_dir(tmp_path_factory):
     model = build_speech_model(config, len(LABELS), np.stack([_tone()] * 4))
     module = SpeechServingModule(model, LABELS)
     path = str(tmp_path_factory.mktemp("export") / "1")
-    signatures = module.signatures
-    del module.signatures  # reserved on saved objects: pass it, don't save it
-    try:
-        tf.saved_model.save(module, path, signatures=signatures)
-    finally:
-        module.signatures = signatures
+    tf.saved_model.save(module, path, signatures=module.serving_signatures())
     return path
 
 

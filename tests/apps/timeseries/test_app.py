@@ -80,7 +80,7 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
     # Serving: the module's forecast equals the model on the sample request.
     module = APP.serving_module(tiny_config, data, keras_model)
     request = APP.sample_requests(tiny_config, data)["serving_default"]
-    served = module.signatures["serving_default"](
+    served = module.serving_signatures()["serving_default"](
         window=tf.constant(request["window"]),
         timestamps=tf.constant(request["timestamps"]),
     )

@@ -55,11 +55,9 @@ def module_and_data(request, tmp_path_factory):
         keras_model = model.build_autoregressive(
             step_seconds=3600, time_periods=prepared.time_periods, **settings
         )
-    module = serving.ForecastModule(keras_model, prepared, config)
+    module = serving.TimeSeriesServingModule(keras_model, prepared, config)
     path = str(tmp_path_factory.mktemp("export"))
-    signatures = module.signatures
-    del module.signatures  # reserved by tf.saved_model.save (as the CLI does)
-    tf.saved_model.save(module, path, signatures=signatures)
+    tf.saved_model.save(module, path, signatures=module.serving_signatures())
     return tf.saved_model.load(path), keras_model, prepared
 
 
@@ -164,7 +162,7 @@ def test_quantile_signature_returns_calibrated_levels(tmp_path):
         quantiles=(0.2, 0.5, 0.8),
     )
     offsets = np.random.default_rng(0).normal(size=(4, 1, 3)).astype("float32")
-    module = serving.ForecastModule(
+    module = serving.TimeSeriesServingModule(
         keras_model,
         prepared,
         config,
@@ -173,7 +171,7 @@ def test_quantile_signature_returns_calibrated_levels(tmp_path):
         offsets=offsets,
     )
     request = serving.sample_request(prepared, count=2)
-    outputs = module.signatures["serving_default"](
+    outputs = module.serving_signatures()["serving_default"](
         window=tf.constant(request["window"]),
         timestamps=tf.constant(request["timestamps"]),
     )

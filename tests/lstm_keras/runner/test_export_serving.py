@@ -74,7 +74,7 @@ def test_verification_compares_with_the_model_given(tmp_path):
     module = APP.serving_module(config, data, model)
     requests = APP.sample_requests(config, data)
     expected = {
-        name: call_signature(module.signatures[name], inputs)
+        name: call_signature(module.serving_signatures()[name], inputs)
         for name, inputs in requests.items()
     }
     with pytest.raises(ValueError, match=r"export check: serving_default/prediction"):

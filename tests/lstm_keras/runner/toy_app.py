@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_keras import LSTM
-from lstm_keras.runner import App, AppData, TrainConfig
+from lstm_keras.runner import App, AppData, ServingModule, TrainConfig
 
 matplotlib.use("Agg")
 
@@ -174,24 +174,28 @@ class ToyApp(App):
         training = config.model.serve_with_dropout
         spec = tf.TensorSpec([None, config.data.steps, FEATURES], tf.float32)
 
-        class Serving(tf.Module):
+        class ToyServingModule(ServingModule):
             def __init__(self):
-                super().__init__()
+                super().__init__(name="toy")
                 self.model = model
+                self.predict = self.add_signature(
+                    "serving_default", self._predict, [spec]
+                )
+                self.predict_with_baseline = self.add_signature(
+                    "with_baseline", self._predict_with_baseline, [spec]
+                )
 
-            @tf.function(input_signature=[spec])
-            def predict(self, window):
+            def _predict(self, window):
                 # [batch, 1] -> [batch]
                 return {"prediction": self.model(window, training=training)[:, 0]}
 
-            @tf.function(input_signature=[spec])
-            def predict_with_baseline(self, window):
+            def _predict_with_baseline(self, window):
                 return {
                     "prediction": self.model(window, training=training)[:, 0],
                     "last_value": window[:, -1, 0],
                 }
 
-        module = Serving()
+        module = ToyServingModule()
         if training:
             # Keras does not expose dropout's seed state to tf.Module tracking;
             # without this the buggy module could not even be saved.
@@ -200,10 +204,6 @@ class ToyApp(App):
                 for layer in model.layers
                 if hasattr(layer, "seed_generator")
             ]
-        module.signatures = {
-            "serving_default": module.predict.get_concrete_function(),
-            "with_baseline": module.predict_with_baseline.get_concrete_function(),
-        }
         return module
 
     def sample_requests(self, config, data):
