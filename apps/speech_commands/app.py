@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from apps.speech_commands.config import PRESETS, SpeechConfig
 from lstm_keras.runner import App, AppData
+
+from .config import PRESETS, SpeechConfig
 
 if TYPE_CHECKING:
     import keras
@@ -23,66 +22,6 @@ if TYPE_CHECKING:
 _STATISTICS_CLIPS = 256
 
 
-def evaluation_metrics(
-    labels: tuple[str, ...], targets: np.ndarray, predictions: np.ndarray
-) -> tuple[dict[str, float], np.ndarray]:
-    """Accuracy, per-class precision and recall, and the confusion matrix.
-
-    `confusion[i, j]` counts clips of true class i predicted as j. A class
-    never predicted has precision 0 (no correct predictions).
-    """
-    num_classes = len(labels)
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(confusion, (targets, predictions), 1)
-    metrics = {"accuracy": float(np.trace(confusion) / max(confusion.sum(), 1))}
-    for index, label in enumerate(labels):
-        correct = confusion[index, index]
-        metrics[f"precision/{label}"] = float(
-            correct / max(confusion[:, index].sum(), 1)
-        )
-        metrics[f"recall/{label}"] = float(correct / max(confusion[index].sum(), 1))
-    return metrics, confusion
-
-
-def plot_confusion(labels, confusion: np.ndarray, path: str, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 6))
-    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    image = axes.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    axes.set_title(title)
-    for row in range(len(labels)):
-        for column in range(len(labels)):
-            if confusion[row, column]:
-                color = "white" if rates[row, column] > 0.5 else "black"
-                axes.text(column, row, confusion[row, column], ha="center", va="center",
-                          fontsize=7, color=color)  # fmt: skip
-    figure.colorbar(image, ax=axes, label="share of the true class")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
-
-def wav_bytes(waveform: np.ndarray, sample_rate: int | None = None) -> bytes:
-    """A 16-bit PCM WAV file's bytes (what `serve_wav` takes); 16 kHz unless
-    `sample_rate` says otherwise."""
-    import soundfile
-
-    from apps.speech_commands.audio import SAMPLE_RATE
-
-    sample_rate = sample_rate or SAMPLE_RATE
-    buffer = io.BytesIO()
-    soundfile.write(buffer, waveform, sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 class SpeechCommandsApp(App):
     """Keyword recognition from raw 16 kHz audio with a streaming export."""
 
@@ -93,9 +32,10 @@ class SpeechCommandsApp(App):
     headline_metric = "accuracy"
     # The fresh-process check compares float32 probabilities.
     export_tolerance = 1e-4
+    input_suffixes = (".wav", ".flac", ".ogg")
 
     def load_data(self, config: SpeechConfig, work_dir: str | None = None) -> AppData:
-        from apps.speech_commands import data as speech_data
+        from . import data as speech_data
 
         corpus = speech_data.load_corpus(config)
         info = speech_data.SpeechInfo(
@@ -123,71 +63,16 @@ class SpeechCommandsApp(App):
         return data.info.summary
 
     def build_model(self, config: SpeechConfig, data: AppData) -> keras.Model:
-        import keras
+        from .model import build_model
 
-        from apps.speech_commands.model import build_speech_model
-
-        model = build_speech_model(
-            config, len(data.info.labels), data.info.samples["train"]
-        )
-        steps_per_epoch = -(
-            -sum(data.info.counts["train"].values()) // config.train.batch_size
-        )
-        schedule = keras.optimizers.schedules.CosineDecay(
-            config.train.learning_rate,
-            decay_steps=max(1, steps_per_epoch * config.train.epochs),
-            alpha=0.05,
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(schedule),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            # The LSTM layers opt out of XLA (cuDNN is chosen at run time);
-            # say so rather than have Keras warn.
-            jit_compile=False,
-        )
-        return model
+        return build_model(config, data.info)
 
     def evaluate(
-        self, config: SpeechConfig, data: AppData, model: keras.Model, output_dir: str
+        self, config: SpeechConfig, data: AppData, model: keras.Model, run
     ) -> dict[str, dict[str, Any]]:
-        from lstm_keras_datasets.speech_acoustics import telephone
+        from .evaluation import evaluate
 
-        from apps.speech_commands.real_check import real_speech_check
-
-        labels = data.info.labels
-        probabilities = model.predict(data.test, verbose=0)
-        targets = np.concatenate([y.numpy() for _, y in data.test])
-        predictions = np.argmax(probabilities, axis=-1)
-        metrics, confusion = evaluation_metrics(labels, targets, predictions)
-        plots = os.path.join(output_dir, "plots")
-        os.makedirs(plots, exist_ok=True)
-        plot_confusion(
-            labels,
-            confusion,
-            os.path.join(plots, "confusion_matrix.png"),
-            f"{model.name}: test accuracy {metrics['accuracy']:.3f} "
-            f"({len(targets)} clips)",
-        )
-        majority = np.full_like(targets, data.info.majority_label)
-        baseline, _ = evaluation_metrics(labels, targets, majority)
-        # The same test clips through an 8 kHz mu-law phone line.
-        waveforms = np.concatenate([x.numpy() for x, _ in data.test])
-        phone = np.stack([telephone(w.astype(np.float64)) for w in waveforms])
-        phone_predictions = np.argmax(
-            model.predict(phone.astype(np.float32), batch_size=64, verbose=0), axis=-1
-        )
-        metrics["accuracy_phone"] = float(np.mean(phone_predictions == targets))
-        # Beside the synthetic test split: real people, never trained on.
-        metrics.update(
-            real_speech_check(
-                lambda clips: model.predict(clips, batch_size=64, verbose=0),
-                labels,
-                config.data.words,
-                os.path.join(output_dir, "real_speech_check.tsv"),
-            )
-        )
-        return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}
+        return evaluate(config, data.test, data.info, model, run)
 
     def headline(self, test_metrics):
         """Test accuracy, named for what it is, with the real-speech check."""
@@ -211,14 +96,15 @@ class SpeechCommandsApp(App):
         return row
 
     def serving_module(self, config: SpeechConfig, data: AppData, model) -> tf.Module:
-        from apps.speech_commands.serving import SpeechServingModule
+        from .serving import SpeechServingModule
 
         return SpeechServingModule(model, data.info.labels)
 
     def sample_requests(
         self, config: SpeechConfig, data: AppData
     ) -> dict[str, dict[str, np.ndarray]]:
-        from apps.speech_commands.model import build_speech_model
+        from .audio import wav_bytes
+        from .model import build_speech_model
 
         clips = data.info.samples["test"][:2]
         state_shapes = build_speech_model(
@@ -246,7 +132,7 @@ class SpeechCommandsApp(App):
         truncated, is a one-line error); other formats (FLAC, OGG) are decoded
         here and sent as a waveform through `serving_default`.
         """
-        from apps.speech_commands.serving import predict_files
+        from .serving import predict_files
 
         return predict_files(export_dir, inputs)
 

@@ -1,13 +1,18 @@
-"""Reading audio files as 1 s, 16 kHz mono float32 clips."""
+"""Reading audio files as 1 s, 16 kHz mono float32 clips.
+
+One path for `lstm-keras predict` and the data pipeline: libsndfile reads
+(through `soundfile`, the backend `librosa.load` tries first; calling it
+directly keeps a bad file to one clear error instead of librosa's fallback to
+the deprecated audioread), librosa resamples.
+"""
 
 from __future__ import annotations
 
-import math
+import io
 import os
 import pathlib
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 SAMPLE_RATE = 16000
@@ -17,12 +22,17 @@ CLIP_SAMPLES = SAMPLE_RATE
 def resample(
     samples: np.ndarray, rate: int, target_rate: int = SAMPLE_RATE
 ) -> np.ndarray:
-    """Polyphase resampling along the first axis (anti-aliased)."""
+    """Resamples along the first axis with librosa (soxr, high quality)."""
     if rate == target_rate:
         return samples
-    divisor = math.gcd(int(rate), int(target_rate))
-    return scipy.signal.resample_poly(
-        samples, target_rate // divisor, int(rate) // divisor, axis=0
+    import librosa  # here: importing it takes a second, `lstm-keras apps` none
+
+    return librosa.resample(
+        np.asarray(samples, np.float32),
+        orig_sr=int(rate),
+        target_sr=int(target_rate),
+        res_type="soxr_hq",
+        axis=0,
     ).astype(np.float32)
 
 
@@ -80,3 +90,12 @@ def load_clip(path: str | os.PathLike, long_clips: str = "start") -> np.ndarray:
     """One file as a 1 s clip at 16 kHz: mono mixdown, resampled, padded or cut."""
     samples, rate = read_audio(path)
     return fit_to_clip(resample(samples, rate), long_clips)
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int | None = None) -> bytes:
+    """A 16-bit PCM WAV file's bytes (what `serve_wav` takes); 16 kHz unless
+    `sample_rate` says otherwise."""
+    sample_rate = sample_rate or SAMPLE_RATE
+    buffer = io.BytesIO()
+    soundfile.write(buffer, waveform, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

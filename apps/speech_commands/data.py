@@ -16,8 +16,8 @@ import numpy as np
 import tensorflow as tf
 from lstm_keras_datasets import speech_synth
 
-from apps.speech_commands.audio import CLIP_SAMPLES, load_clip, read_audio, resample
-from apps.speech_commands.config import SILENCE_LABEL, UNKNOWN_LABEL, SpeechConfig
+from .audio import CLIP_SAMPLES, load_clip, read_audio, resample
+from .config import SILENCE_LABEL, UNKNOWN_LABEL, SpeechConfig
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_SEEDS = {"train": 11, "validation": 12, "test": 13}

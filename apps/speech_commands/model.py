@@ -14,9 +14,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from apps.speech_commands.config import SpeechConfig
-from apps.speech_commands.frontend import PCEN, LogMelFrontend
 from lstm_keras import LSTM
+
+from .config import SpeechConfig
+from .frontend import PCEN, LogMelFrontend
 
 _CONV_KERNEL = (3, 3)  # (time, frequency)
 _CONV_TIME_CONTEXT = _CONV_KERNEL[0] - 1  # past frames a causal conv needs
@@ -413,4 +414,30 @@ def build_speech_model(
     )
     if build:
         model(tf.zeros([1, 16000]))
+    return model
+
+
+def build_model(config: SpeechConfig, info) -> SpeechModel:
+    """The compiled model to train: `SpeechModel` with Adam on a cosine decay.
+
+    Args:
+        config: the resolved `SpeechConfig`.
+        info: the data's `SpeechInfo` (labels, counts, training clips for the
+            feature statistics).
+    """
+    model = build_speech_model(config, len(info.labels), info.samples["train"])
+    steps_per_epoch = -(-sum(info.counts["train"].values()) // config.train.batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        config.train.learning_rate,
+        decay_steps=max(1, steps_per_epoch * config.train.epochs),
+        alpha=0.05,
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        # The LSTM layers opt out of XLA (cuDNN is chosen at run time);
+        # say so rather than have Keras warn.
+        jit_compile=False,
+    )
     return model

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from lstm_keras_datasets import speech_acoustics, speech_real
 
-from apps.speech_commands.audio import fit_to_clip
+from .audio import fit_to_clip
 
 CONDITIONS = ("recorded", "phone")
 

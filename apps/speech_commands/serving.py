@@ -179,7 +179,7 @@ def predict_files(export_dir: str, paths: Iterable[str]) -> Iterator[dict[str, A
     decoded with libsndfile and sent as a 1 s waveform (the loudest second of
     a longer file) through `serving_default`.
     """
-    from apps.speech_commands.audio import load_clip
+    from .audio import load_clip
 
     loaded = tf.saved_model.load(export_dir)
     for path in paths:

@@ -14,12 +14,12 @@ from lstm_keras.runner import App, AppData, lazy_import
 from .config import PRESETS, DataConfig, TimeSeriesConfig
 
 # Loaded on first use: `lstm-keras apps` and `config` need no TensorFlow.
-data_module = lazy_import("apps.timeseries.data")
-evaluation = lazy_import("apps.timeseries.evaluation")
-model = lazy_import("apps.timeseries.model")
-serving = lazy_import("apps.timeseries.serving")
-calibration = lazy_import("apps.timeseries.calibration")
-statistical = lazy_import("apps.timeseries.statistical")
+data_module = lazy_import(f"{__package__}.data")
+evaluation = lazy_import(f"{__package__}.evaluation")
+model = lazy_import(f"{__package__}.model")
+serving = lazy_import(f"{__package__}.serving")
+calibration = lazy_import(f"{__package__}.calibration")
+statistical = lazy_import(f"{__package__}.statistical")
 
 BASELINE = "last_value"
 
@@ -40,6 +40,7 @@ class TimeSeriesApp(App):
     # The export runs the same float32 graph; forecasts are in original units
     # (tens of degrees), so allow float32 rounding of those.
     export_tolerance = 1e-4
+    input_suffixes = (".csv",)
 
     def load_data(self, config, work_dir: str | None = None) -> AppData:
         info = data_module.load(config)
@@ -57,10 +58,10 @@ class TimeSeriesApp(App):
         return data_module.summary(data.info)
 
     def build_model(self, config, data: AppData):
-        return model.build(config, data.info)
+        return model.build_model(config, data.info)
 
     def baseline_forecasts(
-        self, info: data_module.SeriesData, inputs: np.ndarray, split: str = "test"
+        self, info: data_module.TimeSeriesInfo, inputs: np.ndarray, split: str = "test"
     ) -> dict[str, np.ndarray]:
         """Normalized forecasts of every baseline for the windows of `split`
         (`inputs` are that split's windows, in order)."""
@@ -78,7 +79,7 @@ class TimeSeriesApp(App):
         forecasts[statistical.NAME], self.seasons = statistical.forecasts(info, split)
         return forecasts
 
-    def evaluate(self, config, data: AppData, model_instance, output_dir: str):
+    def evaluate(self, config, data: AppData, model_instance, run):
         info = data.info
         inputs, truth = info.window_arrays("test")
         forecasts = self.baseline_forecasts(info, inputs)
@@ -126,9 +127,9 @@ class TimeSeriesApp(App):
                 ),
                 flush=True,
             )
-        evaluation.write_plots(output_dir, inputs, truth, forecasts, results, info)
+        evaluation.write_plots(run.plots, inputs, truth, forecasts, results, info)
         evaluation.plot_skill_by_horizon(
-            os.path.join(output_dir, "plots", "skill_by_horizon.png"),
+            os.path.join(run.plots, "skill_by_horizon.png"),
             results,
             name,
             baselines,
@@ -232,7 +233,7 @@ class TimeSeriesApp(App):
                 yield result
 
 
-def _lag(info: data_module.SeriesData) -> int:
+def _lag(info: data_module.TimeSeriesInfo) -> int:
     return calibration.scale_lag(info.input_steps, info.steps_per_day)
 
 

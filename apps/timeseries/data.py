@@ -48,7 +48,7 @@ class Series:
 
 
 @dataclasses.dataclass
-class SeriesData:
+class TimeSeriesInfo:
     """Everything after cleaning: `AppData.info` of the time-series app.
 
     Attributes:
@@ -473,7 +473,7 @@ def _split_sizes(steps: int, fractions: tuple[float, ...]) -> tuple[int, int, in
     return train, validation, test
 
 
-def load(config) -> SeriesData:
+def load(config) -> TimeSeriesInfo:
     """Reads, checks, cleans, splits and normalizes the data of `config.data`.
 
     Raises:
@@ -625,7 +625,7 @@ def fill_missing(values: np.ndarray, fallback: np.ndarray | None = None) -> np.n
     return _fill(values, fallback)
 
 
-def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
+def prepare(frame: pd.DataFrame, config, name: str = "the data") -> TimeSeriesInfo:
     """Cleans an already-read DataFrame; see `load`."""
     config = resolve_columns(frame, config, name)
     columns, cleaned, report = clean(frame, config, name)
@@ -669,7 +669,7 @@ def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
         ]
         for split in SPLITS
     }
-    return SeriesData(
+    return TimeSeriesInfo(
         feature_names=columns,
         target_names=tuple(config.targets),
         mean=mean,
@@ -686,7 +686,7 @@ def prepare(frame: pd.DataFrame, config, name: str = "the data") -> SeriesData:
     )
 
 
-def summary(data: SeriesData) -> dict[str, Any]:
+def summary(data: TimeSeriesInfo) -> dict[str, Any]:
     """A JSON-able description of the prepared data."""
     return {
         "source": data.source,

@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from .data import SeriesData
+from .data import TimeSeriesInfo
 
 
-def seasonal_naive_scale(data: SeriesData) -> np.ndarray:
+def seasonal_naive_scale(data: TimeSeriesInfo) -> np.ndarray:
     """MASE's denominator per target: the in-sample MAE (original units) of
     the seasonal naive forecast (one day back; one step back when a day is
     not a whole number of steps) over the training split."""
@@ -28,7 +28,7 @@ def seasonal_naive_scale(data: SeriesData) -> np.ndarray:
 
 
 def forecast_metrics(
-    forecast: np.ndarray, truth: np.ndarray, data: SeriesData
+    forecast: np.ndarray, truth: np.ndarray, data: TimeSeriesInfo
 ) -> dict[str, Any]:
     """Scores a normalized forecast against the truth, both `[windows, horizon,
     num_targets]`.
@@ -98,7 +98,7 @@ def backtest_folds(
     forecasts: dict[str, np.ndarray],
     truth: np.ndarray,
     origins: np.ndarray,
-    data: SeriesData,
+    data: TimeSeriesInfo,
     fold_steps: int,
 ) -> dict[str, Any]:
     """Rolling-origin backtest summary: the test origins grouped into
@@ -133,7 +133,7 @@ def backtest_folds(
 
 
 def quantile_metrics(
-    outputs: np.ndarray, truth: np.ndarray, quantiles, data: SeriesData
+    outputs: np.ndarray, truth: np.ndarray, quantiles, data: TimeSeriesInfo
 ) -> dict[str, Any]:
     """Pinball loss, CRPS and coverage of a quantile forecast.
 
@@ -233,7 +233,7 @@ def plot_forecasts(
     inputs: np.ndarray,
     truth: np.ndarray,
     forecasts: dict[str, np.ndarray],
-    data: SeriesData,
+    data: TimeSeriesInfo,
     count: int = 3,
 ) -> None:
     """Forecast vs truth of the first target on `count` test windows spread
@@ -291,16 +291,14 @@ def plot_error_by_horizon(
 
 
 def write_plots(
-    output_dir: str,
+    plots: str,
     inputs: np.ndarray,
     truth: np.ndarray,
     forecasts: dict[str, np.ndarray],
     results: dict[str, dict[str, Any]],
-    data: SeriesData,
+    data: TimeSeriesInfo,
 ) -> list[str]:
-    """Both plots under `output_dir/plots/`; returns their paths."""
-    plots = os.path.join(output_dir, "plots")
-    os.makedirs(plots, exist_ok=True)
+    """Both plots in the folder `plots`; returns their paths."""
     paths = [
         os.path.join(plots, "forecast_vs_truth.png"),
         os.path.join(plots, "error_by_horizon.png"),

@@ -383,13 +383,13 @@ class SeedEnsemble(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
 
-def build(config, data) -> keras.Model:
-    """The compiled forecaster named by `config.model` for `data` (a SeriesData)."""
+def build_model(config, info) -> keras.Model:
+    """The compiled forecaster named by `config.model` for `info` (`TimeSeriesInfo`)."""
     settings = dict(
-        input_steps=data.input_steps,
-        num_inputs=data.num_inputs,
-        num_targets=data.num_targets,
-        horizon=data.horizon,
+        input_steps=info.input_steps,
+        num_inputs=info.num_inputs,
+        num_targets=info.num_targets,
+        horizon=info.horizon,
         units=config.model.units,
         layers=config.model.layers,
         dropout=config.model.dropout,
@@ -398,13 +398,13 @@ def build(config, data) -> keras.Model:
     if config.model.kind == "single_shot":
         linear_base = None
         if config.model.residual_base == "linear":
-            linear_base = LinearForecaster().fit(*data.window_arrays("train"))
+            linear_base = LinearForecaster().fit(*info.window_arrays("train"))
         members = [
             build_single_shot(
                 linear_base=linear_base,
                 quantiles=config.model.quantiles,
                 instance_norm=config.model.instance_norm,
-                num_time_features=2 * len(data.time_periods),
+                num_time_features=2 * len(info.time_periods),
                 **settings,
             )
             for _ in range(config.model.members)
@@ -413,11 +413,11 @@ def build(config, data) -> keras.Model:
             model = members[0]
         else:
             model = SeedEnsemble(members, name="lstm_single_shot")
-            model(np.zeros((1, data.input_steps, data.num_inputs), np.float32))
+            model(np.zeros((1, info.input_steps, info.num_inputs), np.float32))
     else:
         model = build_autoregressive(
-            step_seconds=data.frequency_seconds,
-            time_periods=data.time_periods,
+            step_seconds=info.frequency_seconds,
+            time_periods=info.time_periods,
             **settings,
         )
     model.compile(

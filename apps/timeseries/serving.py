@@ -38,7 +38,7 @@ import tensorflow as tf
 from lstm_keras.runner import ServingModule
 
 from . import calibration
-from .data import TIME_PERIODS, SeriesData
+from .data import TIME_PERIODS, TimeSeriesInfo
 
 
 def time_features_graph(seconds: tf.Tensor, periods=("day", "year")) -> tf.Tensor:
@@ -53,7 +53,7 @@ def time_features_graph(seconds: tf.Tensor, periods=("day", "year")) -> tf.Tenso
     return tf.cast(tf.concat(columns, axis=-1), tf.float32)
 
 
-def metadata(data: SeriesData, data_config: Any, quantiles=()) -> dict[str, Any]:
+def metadata(data: TimeSeriesInfo, data_config: Any, quantiles=()) -> dict[str, Any]:
     """What a caller needs to build a request from a CSV."""
     return {
         "feature_names": list(data.feature_names),
@@ -90,7 +90,7 @@ class TimeSeriesServingModule(ServingModule):
     def __init__(
         self,
         model,
-        data: SeriesData,
+        data: TimeSeriesInfo,
         data_config: Any,
         quantiles=(),
         levels=(),
@@ -212,7 +212,7 @@ class TimeSeriesServingModule(ServingModule):
         return result
 
 
-def sample_request(data: SeriesData, count: int = 2) -> dict[str, np.ndarray]:
+def sample_request(data: TimeSeriesInfo, count: int = 2) -> dict[str, np.ndarray]:
     """Real raw windows from the test split (first `count` windows)."""
     series = data.splits["test"][0]
     windows, stamps = [], []

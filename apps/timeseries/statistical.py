@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .data import SPLITS, SeriesData, count_windows
+from .data import SPLITS, TimeSeriesInfo, count_windows
 
 NAME = "holt_winters"
 # statsmodels' heuristic start needs two full seasons, and a fit of the
@@ -125,9 +125,9 @@ def forecast_from(
     return forecast
 
 
-def forecasts(data: SeriesData, split: str = "test") -> tuple[np.ndarray, dict]:
+def forecasts(data: TimeSeriesInfo, split: str = "test") -> tuple[np.ndarray, dict]:
     """Normalized Holt-Winters forecasts for every window of `split`, in the
-    order of `SeriesData.window_arrays`, and a note of the seasons used.
+    order of `TimeSeriesInfo.window_arrays`, and a note of the seasons used.
 
     Returns `[windows, horizon, num_targets]` and `{series: {"season": steps
     or None, "damped_trend": bool}}` (of the last target).

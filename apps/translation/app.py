@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -21,18 +20,8 @@ from . import data as data_lib
 from .config import PRESETS, TranslationConfig
 from .tokenizer import Tokenizers
 
-# Test sentences shown in metrics.json (and the first 4 in the attention plot).
-_SAMPLES = 10
-_EVALUATION_BATCH = 64
-
-
-@dataclasses.dataclass
-class TranslationInfo:
-    """What the model, evaluation and serving need besides the datasets."""
-
-    tokenizers: Tokenizers
-    cleaning: dict[str, int]
-    split_sizes: dict[str, int]
+# Sentences per request in `predict`.
+_PREDICT_BATCH = 64
 
 
 class TranslationApp(App):
@@ -45,6 +34,7 @@ class TranslationApp(App):
     headline_model = "beam"
     baseline_model = "greedy"
     headline_metric = "bleu"
+    input_suffixes = (".txt", ".tsv")
 
     def load_data(self, config: Any, work_dir: str | None = None) -> AppData:
         data_config = config.data
@@ -85,7 +75,7 @@ class TranslationApp(App):
             train=dataset("train", True),
             validation=dataset("validation", False),
             test=splits["test"],
-            info=TranslationInfo(
+            info=data_lib.TranslationInfo(
                 tokenizers=tokenizers,
                 cleaning=cleaning,
                 split_sizes={name: len(pairs) for name, pairs in splits.items()},
@@ -105,56 +95,16 @@ class TranslationApp(App):
         }
 
     def build_model(self, config: Any, data: AppData) -> Any:
-        from .model import build_translator, compile_translator
+        from .model import build_model
 
-        tokenizers = data.info.tokenizers
-        translator = build_translator(
-            config.model,
-            tokenizers.source_vocabulary_size,
-            tokenizers.target_vocabulary_size,
-        )
-        return compile_translator(translator, config.model, config.train.learning_rate)
+        return build_model(config, data.info)
 
     def evaluate(
-        self, config: Any, data: AppData, model: Any, output_dir: str
+        self, config: Any, data: AppData, model: Any, run: Any
     ) -> dict[str, dict[str, Any]]:
-        from .evaluation import attention_plot, paired_test, score_translations
+        from .evaluation import evaluate
 
-        module = self.serving_module(config, data, model)
-        sources = [source for source, _ in data.test]
-        references = [target for _, target in data.test]
-        results, outputs = {}, {}
-        for name, function in (
-            ("greedy", module.translate_greedy),
-            ("beam", module.translate),
-        ):
-            hypotheses, scores = translate_in_batches(function, sources)
-            outputs[name] = hypotheses
-            results[name] = {
-                **score_translations(hypotheses, references),
-                "mean_log_prob": float(np.mean(scores)),
-                "samples": [
-                    {"source": s, "reference": r, "translation": h}
-                    for s, r, h in zip(
-                        sources[:_SAMPLES], references, hypotheses, strict=False
-                    )
-                ],
-            }
-        # Is beam search's gain over greedy more than test-set luck?
-        results["beam"]["paired_test_vs_greedy"] = paired_test(
-            outputs["greedy"], outputs["beam"], references
-        )
-        plots = os.path.join(output_dir, "plots")
-        os.makedirs(plots, exist_ok=True)
-        attention_plot(module, sources[:4], os.path.join(plots, "attention.png"))
-        with open(os.path.join(output_dir, "test_translations.tsv"), "w") as file:
-            file.write("source\treference\tgreedy\tbeam\n")
-            rows = zip(
-                sources, references, outputs["greedy"], outputs["beam"], strict=True
-            )
-            for row in rows:
-                file.write("\t".join(" ".join(text.split()) for text in row) + "\n")
-        return results
+        return evaluate(self.serving_module(config, data, model), data.test, run)
 
     def serving_module(self, config: Any, data: AppData, model: Any) -> Any:
         from .serving import TranslationServingModule
@@ -176,8 +126,8 @@ class TranslationApp(App):
 
         translate = tf.saved_model.load(export_dir).signatures["serving_default"]
         sentences = list(_read_sentences(inputs))
-        for start in range(0, len(sentences), _EVALUATION_BATCH):
-            batch = sentences[start : start + _EVALUATION_BATCH]
+        for start in range(0, len(sentences), _PREDICT_BATCH):
+            batch = sentences[start : start + _PREDICT_BATCH]
             outputs = translate(sentences=tf.constant(batch, tf.string))
             for sentence, translation, score in zip(
                 batch,
@@ -190,18 +140,6 @@ class TranslationApp(App):
                     "translation": translation.decode("utf-8"),
                     "score": round(float(score), 4),
                 }
-
-
-def translate_in_batches(function, sentences: list[str]) -> tuple[list[str], list]:
-    """Runs a serving function over `sentences`; returns texts and scores."""
-    import tensorflow as tf
-
-    hypotheses, scores = [], []
-    for start in range(0, len(sentences), _EVALUATION_BATCH):
-        outputs = function(tf.constant(sentences[start : start + _EVALUATION_BATCH]))
-        hypotheses += [t.decode("utf-8") for t in outputs["translations"].numpy()]
-        scores += outputs["scores"].numpy().tolist()
-    return hypotheses, scores
 
 
 def _read_sentences(inputs: list[str]) -> Iterator[str]:

@@ -14,6 +14,7 @@ Sources (`data.source`):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import math
@@ -21,8 +22,12 @@ import os
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .config import BUILTIN_SOURCES, DICTIONARY_EXAMPLE_KINDS
+
+if TYPE_CHECKING:
+    from .tokenizer import Tokenizers
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _ENTITY = re.compile(r"&(?:[A-Za-z]+|#\d+|#x[0-9A-Fa-f]+);")
@@ -32,6 +37,15 @@ _NON_WORD = re.compile(r"\W+")
 Pair = tuple[str, str]
 # Word-set Jaccard similarity from which two sentences count as near-duplicates.
 NEAR_DUPLICATE_JACCARD = 0.8
+
+
+@dataclasses.dataclass
+class TranslationInfo:
+    """What the model, evaluation and serving need besides the datasets."""
+
+    tokenizers: Tokenizers
+    cleaning: dict[str, int]
+    split_sizes: dict[str, int]
 
 
 def read_pairs(data_config) -> list[Pair]:

@@ -2,10 +2,68 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
+import numpy as np
 import sacrebleu
 
 # sacreBLEU's bootstrap resamples for confidence intervals and the paired test.
 N_BOOTSTRAP = 1000
+# Test sentences shown in metrics.json (and the first 4 in the attention plot).
+SAMPLES = 10
+EVALUATION_BATCH = 64
+
+
+def evaluate(module, test_pairs, run) -> dict[str, dict[str, Any]]:
+    """`App.evaluate` for translation: greedy and beam search on the test split.
+
+    Runs the serving module's own decoders (what the export serves), so the
+    scores are the export's. Writes `run.plots/attention.png` and every test
+    translation to `run.root/test_translations.tsv`.
+    """
+    sources = [source for source, _ in test_pairs]
+    references = [target for _, target in test_pairs]
+    results, outputs = {}, {}
+    for name, function in (
+        ("greedy", module.translate_greedy),
+        ("beam", module.translate),
+    ):
+        hypotheses, scores = translate_in_batches(function, sources)
+        outputs[name] = hypotheses
+        results[name] = {
+            **score_translations(hypotheses, references),
+            "mean_log_prob": float(np.mean(scores)),
+            "samples": [
+                {"source": s, "reference": r, "translation": h}
+                for s, r, h in zip(
+                    sources[:SAMPLES], references, hypotheses, strict=False
+                )
+            ],
+        }
+    # Is beam search's gain over greedy more than test-set luck?
+    results["beam"]["paired_test_vs_greedy"] = paired_test(
+        outputs["greedy"], outputs["beam"], references
+    )
+    attention_plot(module, sources[:4], os.path.join(run.plots, "attention.png"))
+    with open(os.path.join(run.root, "test_translations.tsv"), "w") as file:
+        file.write("source\treference\tgreedy\tbeam\n")
+        rows = zip(sources, references, outputs["greedy"], outputs["beam"], strict=True)
+        for row in rows:
+            file.write("\t".join(" ".join(text.split()) for text in row) + "\n")
+    return results
+
+
+def translate_in_batches(function, sentences: list[str]) -> tuple[list[str], list]:
+    """Runs a serving function over `sentences`; returns texts and scores."""
+    import tensorflow as tf
+
+    hypotheses, scores = [], []
+    for start in range(0, len(sentences), EVALUATION_BATCH):
+        outputs = function(tf.constant(sentences[start : start + EVALUATION_BATCH]))
+        hypotheses += [t.decode("utf-8") for t in outputs["translations"].numpy()]
+        scores += outputs["scores"].numpy().tolist()
+    return hypotheses, scores
 
 
 def score_translations(

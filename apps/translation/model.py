@@ -364,3 +364,19 @@ def compile_translator(translator, model_config, learning_rate):
         metrics=[masked_accuracy],
     )
     return translator
+
+
+def build_model(config, info) -> Translator:
+    """The compiled `Translator` to train, sized for the run's tokenizers.
+
+    Args:
+        config: the resolved `TranslationConfig`.
+        info: the data's `TranslationInfo`.
+    """
+    tokenizers = info.tokenizers
+    translator = build_translator(
+        config.model,
+        tokenizers.source_vocabulary_size,
+        tokenizers.target_vocabulary_size,
+    )
+    return compile_translator(translator, config.model, config.train.learning_rate)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from lstm_keras.runner.run_directory import RunDirectory
 
 
 @dataclasses.dataclass
@@ -78,21 +81,22 @@ class App(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(
-        self, config: Any, data: AppData, model: Any, output_dir: str
+        self, config: Any, data: AppData, model: Any, run: RunDirectory
     ) -> dict[str, dict[str, Any]]:
         """Scores `model` (and the app's baselines) on the test split.
 
         Returns `{model_name: {metric: value}}`, written as the `test` entry of
-        `metrics.json`. Writes plots under `output_dir/plots/`.
+        `metrics.json`. Plots go in `run.plots` (which exists), other reports
+        (e.g. a TSV of test outputs) in `run.root`.
         """
 
     @abc.abstractmethod
     def serving_module(self, config: Any, data: AppData, model: Any) -> Any:
-        """A `tf.Module` holding the trained model and its serving functions.
+        """The export: a `lstm_keras.runner.ServingModule` holding the model.
 
-        Its `signatures` attribute maps signature names (`serving_default`
-        first) to concrete functions whose inputs are raw (waveforms or WAV
-        bytes, strings, unnormalized values): all preprocessing is inside.
+        Its signatures (`add_signature`, `serving_default` among them) take
+        raw inputs (waveforms or WAV bytes, strings, unnormalized values): all
+        preprocessing is inside.
         """
 
     @abc.abstractmethod
@@ -116,6 +120,9 @@ class App(abc.ABC):
     # Extra TensorFlow op libraries the export needs in a fresh process
     # (translation: ["tensorflow_text"]).
     serving_imports: tuple[str, ...] = ()
+    # File name suffixes `predict` reads (".wav"): an input ending in one of
+    # them must exist; anything else may be the input itself (a sentence).
+    input_suffixes: tuple[str, ...] = ()
 
     # Optional: which `test` metrics the `lstm-keras demo` table shows. Unset,
     # the first model and its first numeric metric are shown, against the

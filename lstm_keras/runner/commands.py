@@ -42,7 +42,7 @@ def _train(app: Any, config: Any, run: RunDirectory, preset: str | None) -> dict
     result = training.train(app, config, run, header=f"{header}: resolved config")
     if not result.chief:
         return {}
-    test = app.evaluate(config, result.data, result.model, run.root)
+    test = app.evaluate(config, result.data, result.model, run)
     training_summary = {
         "epochs_run": len(result.history),
         "best_epoch": result.best_epoch,
@@ -75,7 +75,7 @@ def evaluate_run(app: Any, output_dir: str) -> dict:
     with run.locked(create=False):
         config, data, model = training.load_trained(app, run)
         os.makedirs(run.plots, exist_ok=True)
-        test = app.evaluate(config, data, model, run.root)
+        test = app.evaluate(config, data, model, run)
         return update_metrics(run.metrics, test=test, headline=app.headline(test))
 
 
@@ -118,7 +118,8 @@ def predict_with_export(
                 f"{path} is a directory; predict reads files: pass the files in "
                 f"it (e.g. {os.path.join(path, '*')})"
             )
-        if path != "-" and _looks_like_file(path) and not os.path.exists(path):
+        suffix = os.path.splitext(path)[1].lower()
+        if suffix in app.input_suffixes and not os.path.exists(path):
             raise FileNotFoundError(f"no such input file: {path}")
     yield from app.predict(export_dir, inputs)
 
@@ -152,14 +153,3 @@ def _best_value(history: list[dict[str, Any]], monitor: str) -> float | None:
         if isinstance(r.get(monitor), float) and math.isfinite(r[monitor])
     ]
     return min(values) if values else None
-
-
-def _looks_like_file(text: str) -> bool:
-    """A WAV/CSV/TSV/TXT path rather than a sentence to translate."""
-    return os.path.splitext(text)[1].lower() in (
-        ".wav",
-        ".csv",
-        ".tsv",
-        ".txt",
-        ".flac",
-    )

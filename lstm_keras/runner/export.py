@@ -239,16 +239,23 @@ def write_models_config(export_root: str, serving_root: str = SERVING_ROOT) -> s
 
 
 def models_config_text(names: list[str], serving_root: str = SERVING_ROOT) -> str:
-    """TF Serving's `model_config_list` for models under `serving_root/NAME`."""
-    entries = "".join(
-        "  config {\n"
-        f'    name: "{name}"\n'
-        f'    base_path: "{serving_root}/{name}"\n'
-        '    model_platform: "tensorflow"\n'
-        "  }\n"
-        for name in names
-    )
-    return "model_config_list {\n" + entries + "}\n"
+    """TF Serving's `model_config_list` for models under `serving_root/NAME`.
+
+    Built as TF Serving's own `ModelServerConfig` message and written in the
+    protobuf text format `tensorflow_model_server --model_config_file` reads.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config = model_server_config_pb2.ModelServerConfig()
+    config.model_config_list.SetInParent()  # an empty list is still a list
+    for name in names:
+        config.model_config_list.config.add(
+            name=name,
+            base_path=f"{serving_root}/{name}",
+            model_platform="tensorflow",
+        )
+    return text_format.MessageToString(config)
 
 
 def write_warmup_requests(

@@ -8,10 +8,13 @@ import pytest
 import sklearn.metrics
 import soundfile
 import tensorflow as tf
+from app_test_kit import run_app_end_to_end
 from lstm_keras_datasets import speech_real
 
-from apps.speech_commands.app import APP, evaluation_metrics
+from apps.speech_commands.app import APP
+from apps.speech_commands.evaluation import evaluation_metrics
 from lstm_keras.runner.cli import main
+from lstm_keras.runner.run_directory import RunDirectory
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +62,9 @@ def test_app_methods_train_evaluate_and_serve(tiny, tmp_path):
     )
     assert np.isfinite(history.history["loss"][0])
 
-    results = APP.evaluate(tiny, data, model, str(tmp_path))
+    run = RunDirectory(str(tmp_path))
+    run.make()
+    results = APP.evaluate(tiny, data, model, run)
     assert set(results) == {"crnn", "majority"}
     assert 0.0 <= results["crnn"]["accuracy"] <= 1.0
     assert {"precision/yes", "recall/_silence_"} <= set(results["crnn"])
@@ -89,63 +94,43 @@ def test_app_methods_train_evaluate_and_serve(tiny, tmp_path):
         assert outputs["probabilities"].shape == expected.shape
 
 
-@pytest.fixture(scope="module")
-def trained_run(cache_dir, tmp_path_factory):
-    output = tmp_path_factory.mktemp("speech-run")
-    code = main(
-        ["train", "speech", "--preset", "tiny", "--output", str(output),
-         "--set", f"data.cache_dir={cache_dir}"]
-    )  # fmt: skip
-    assert code == 0
-    return output
-
-
 @pytest.mark.slow
-def test_cli_train_writes_metrics_plot_and_export(trained_run):
-    metrics = json.loads((trained_run / "metrics.json").read_text())
-    assert set(metrics["test"]) == {"crnn", "majority"}
-    assert metrics["export"]["verified"] is True
-    assert metrics["export"]["signatures"] == [
-        "serving_default",
-        "serve_wav",
-        "stream_step",
-    ]
-    assert (trained_run / "plots" / "confusion_matrix.png").is_file()
-
-
-@pytest.mark.slow
-def test_cli_predict_reads_any_wav_and_prints_json_lines(trained_run, tmp_path, capsys):
+def test_tiny_end_to_end_through_the_cli(cache_dir, tmp_path, capsys):
     time = np.arange(44100 * 2) / 44100
     tone = 0.4 * np.sin(2 * np.pi * 440 * time)
     files = {
         "stereo_44k.wav": (np.stack([tone, tone], axis=1), 44100),
         "mono_8k.wav": (tone[::5][:8000], 8000),
+        "mono_22k.flac": (tone[::2][:22050], 22050),
     }
     paths = []
     for name, (samples, rate) in files.items():
         soundfile.write(str(tmp_path / name), samples, rate)
         paths.append(str(tmp_path / name))
-    capsys.readouterr()
-    code = main(["predict", "speech", "--model", str(trained_run / "export"), *paths])
-    assert code == 0
-    lines = [
-        json.loads(line)
-        for line in capsys.readouterr().out.splitlines()
-        if line.strip()
+    run = run_app_end_to_end(
+        "speech",
+        tmp_path / "run",
+        paths,
+        capsys,
+        overrides=[f"data.cache_dir={cache_dir}"],
+    )
+    assert set(run.metrics["test"]) == {"crnn", "majority"}
+    assert run.metrics["export"]["signatures"] == [
+        "serving_default",
+        "serve_wav",
+        "stream_step",
     ]
-    assert [line["file"] for line in lines] == paths
-    for line in lines:
+    assert (tmp_path / "run" / "plots" / "confusion_matrix.png").is_file()
+    # Any rate, stereo or FLAC: one JSON line per file, in order.
+    assert [line["file"] for line in run.predictions] == paths
+    for line in run.predictions:
         assert line["label"] in {"_silence_", "_unknown_", "yes", "no"}
         assert 0.25 <= line["score"] <= 1.0  # the top of four probabilities
 
-
-@pytest.mark.slow
-def test_cli_predict_on_a_corrupt_file_fails_with_one_line(
-    trained_run, tmp_path, capsys
-):
+    # A corrupt file: one line, no traceback.
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    code = main(["predict", "speech", "--model", str(trained_run / "export"), str(bad)])
+    code = main(["predict", "speech", "--model", run.export, str(bad)])
     assert code != 0
     error = capsys.readouterr().err.strip().splitlines()
     assert "Not a readable WAV" in error[-1] and "Traceback" not in "\n".join(error)

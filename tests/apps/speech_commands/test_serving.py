@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 import tensorflow as tf
 
-from apps.speech_commands.app import wav_bytes
+from apps.speech_commands.audio import wav_bytes
 from apps.speech_commands.config import PRESETS
 from apps.speech_commands.model import build_speech_model
 from apps.speech_commands.serving import (

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+from app_test_kit import run_app_end_to_end
 
 from apps.timeseries import calibration, model
 from apps.timeseries.app import APP
 from lstm_keras.runner import cli
+from lstm_keras.runner.run_directory import RunDirectory
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,9 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
     json.dumps(summary)  # JSON-able
     keras_model = APP.build_model(tiny_config, data)
     keras_model.fit(data.train, validation_data=data.validation, epochs=1, verbose=0)
-    results = APP.evaluate(tiny_config, data, keras_model, str(tmp_path))
+    run = RunDirectory(str(tmp_path))
+    run.make()
+    results = APP.evaluate(tiny_config, data, keras_model, run)
     assert list(results) == [
         "last_value",
         "seasonal_naive",
@@ -103,26 +107,7 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cli_train_and_predict(tmp_path, capsys):
-    output = tmp_path / "run"
-    code = cli.main(
-        [
-            "train",
-            "timeseries",
-            "--preset",
-            "tiny",
-            "--set",
-            "train.epochs=1",
-            "--output",
-            str(output),
-        ]
-    )
-    assert code == 0
-    metrics = json.loads((output / "metrics.json").read_text())
-    assert set(metrics["test"]) >= {"last_value", "linear", "lstm_single_shot"}
-    assert metrics["export"]["verified"] is True
-    export = metrics["export"]["path"]
-    capsys.readouterr()
+def test_tiny_end_to_end_through_the_cli(tmp_path, capsys):
     # Forecast the day after the end of a CSV with two series, one with a gap.
     frame = pd.read_csv(
         os.path.join(os.path.dirname(__file__), "..", "..", "..", "datasets")
@@ -133,8 +118,12 @@ def test_cli_train_and_predict(tmp_path, capsys):
     recent = recent.drop(index=recent.index[30])
     path = tmp_path / "recent.csv"
     recent.to_csv(path, index=False)
-    assert cli.main(["predict", "timeseries", "--model", export, str(path)]) == 0
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    run = run_app_end_to_end(
+        "timeseries", tmp_path / "run", [str(path)], capsys, ["train.epochs=1"]
+    )
+    assert set(run.metrics["test"]) >= {"last_value", "linear", "lstm_single_shot"}
+    export = run.export
+    lines = run.predictions
     assert [line["series"] for line in lines] == ["EWR", "LGA"]
     for line in lines:
         assert line["last_input_time"] == "2013-12-30T23:00:00+00:00"

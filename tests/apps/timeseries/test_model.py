@@ -177,7 +177,7 @@ def test_seed_ensemble_trains_each_member_and_forecasts_their_mean():
 
     keras.utils.set_random_seed(0)
     config = TimeSeriesConfig(model=ModelConfig(units=4, members=3, residual=False))
-    ensemble = model.build(config, Shapes())
+    ensemble = model.build_model(config, Shapes())
     x = np.random.default_rng(0).random((32, 10, 3)).astype("float32")
     y = np.random.default_rng(1).random((32, 4, 1)).astype("float32")
     first = [m.predict(x, verbose=0) for m in ensemble.members]

@@ -6,10 +6,11 @@ import os
 
 import numpy as np
 import pytest
+from app_test_kit import run_app_end_to_end
 
 from apps.translation import evaluation
 from apps.translation.app import APP
-from lstm_keras.runner import cli
+from lstm_keras.runner.run_directory import RunDirectory
 
 
 def test_app_is_registered_with_tensorflow_text_for_serving():
@@ -27,7 +28,9 @@ def test_tiny_run_through_app_methods(tiny_run):
     assert sum(summary["splits"].values()) == config.data.max_examples
     assert os.path.isfile(os.path.join(run_dir, "tokenizer", "source.model"))
 
-    metrics = APP.evaluate(config, data, model, run_dir)
+    run = RunDirectory(run_dir)
+    run.make()
+    metrics = APP.evaluate(config, data, model, run)
     assert set(metrics) == {"greedy", "beam"}
     for scores in metrics.values():
         assert 0.0 <= scores["bleu"] <= 100.0 and 0.0 <= scores["chrf"] <= 100.0
@@ -72,25 +75,22 @@ def test_score_translations_matches_sacrebleu():
 
 
 @pytest.mark.slow
-def test_cli_trains_exports_and_predicts_tiny(tmp_path, capsys):
-    output = str(tmp_path / "run")
-    assert (
-        cli.main(["train", "translation", "--preset", "tiny", "--output", output]) == 0
-    )
-    with open(os.path.join(output, "metrics.json"), encoding="utf-8") as file:
-        metrics = json.load(file)
-    assert set(metrics["test"]) == {"greedy", "beam"}
-    assert metrics["headline"]["metric"] == "bleu"
-    assert metrics["export"]["verified"] is True
-    capsys.readouterr()
-    export = os.path.join(output, "export")
-    assert (
-        cli.main(["predict", "translation", "--model", export, "Satz eins.", ""]) == 0
-    )
-    lines = capsys.readouterr().out.strip().splitlines()
-    records = [json.loads(line) for line in lines]
-    assert [r["input"] for r in records] == ["Satz eins.", ""]
-    assert all(np.isfinite(r["score"]) for r in records)
+def test_tiny_end_to_end_through_the_cli(tmp_path, capsys):
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("In the beginning.\nLight.\n", encoding="utf-8")
+    inputs = ["Satz eins.", "", str(sentences)]
+    run = run_app_end_to_end("translation", tmp_path / "run", inputs, capsys)
+    assert set(run.metrics["test"]) == {"greedy", "beam"}
+    assert run.metrics["headline"]["metric"] == "bleu"
+    assert run.signature_outputs["serving_default"] == ["scores", "translations"]
+    # A sentence, an empty line, and a file read line by line.
+    assert [r["input"] for r in run.predictions] == [
+        "Satz eins.",
+        "",
+        "In the beginning.",
+        "Light.",
+    ]
+    assert all(np.isfinite(r["score"]) for r in run.predictions)
 
 
 def test_bleu_confidence_interval_and_paired_test():

@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 
 from apps.translation import decoding
-from apps.translation.app import APP, translate_in_batches
+from apps.translation.app import APP
+from apps.translation.evaluation import translate_in_batches
 from lstm_keras.runner.export import export_app
 
 

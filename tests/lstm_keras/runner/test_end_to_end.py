@@ -59,9 +59,17 @@ def test_train_writes_metrics_history_plots_checkpoint_and_export(run_dir):
     }
     assert (export / "saved_model.pb").is_file()
     assert "units: 8" in (export / "assets.extra" / "config.yaml").read_text()
-    models_config = (run_dir / "export" / "models.config").read_text()
-    assert 'name: "toy"' in models_config
-    assert 'base_path: "/models/toy"' in models_config
+    # TF Serving's own parser reads it back.
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    models_config = text_format.Parse(
+        (run_dir / "export" / "models.config").read_text(),
+        model_server_config_pb2.ModelServerConfig(),
+    )
+    [entry] = models_config.model_config_list.config
+    assert (entry.name, entry.base_path) == ("toy", "/models/toy")
+    assert entry.model_platform == "tensorflow"
     assert not [name for name in os.listdir(run_dir / "export") if name.startswith(".")]
 
 

@@ -85,6 +85,7 @@ def _read_csv_window(path: str, steps: int) -> np.ndarray:
 class ToyApp(App):
     name = "toy"
     config_class = ToyConfig
+    input_suffixes = (".csv",)
     presets = {
         "tiny": ToyConfig(
             train=TrainConfig(epochs=3, batch_size=16, learning_rate=0.01)
@@ -152,7 +153,7 @@ class ToyApp(App):
         )
         return model
 
-    def evaluate(self, config, data, model, output_dir):
+    def evaluate(self, config, data, model, run):
         import matplotlib.pyplot as plt
 
         windows, targets = data.test
@@ -162,8 +163,7 @@ class ToyApp(App):
         axes.scatter(targets[:, 0], predictions[:, 0], s=4)
         axes.set_xlabel("truth")
         axes.set_ylabel("prediction")
-        os.makedirs(os.path.join(output_dir, "plots"), exist_ok=True)
-        figure.savefig(os.path.join(output_dir, "plots", "predictions.png"))
+        figure.savefig(os.path.join(run.plots, "predictions.png"))
         plt.close(figure)
         return {
             "lstm": {"mae": float(np.mean(np.abs(predictions - targets)))},
