@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import types
 import typing
 from collections.abc import Mapping
@@ -20,55 +21,41 @@ from typing import Annotated, Any
 
 
 @dataclasses.dataclass(frozen=True)
-class AtLeast:
-    """A bound for `Annotated` number fields: value >= minimum."""
+class Bound:
+    """A limit for `Annotated` number fields: `Annotated[int, AtLeast(1)]`."""
 
-    minimum: float
-
-    def holds(self, value: float) -> bool:
-        return value >= self.minimum
-
-    def __str__(self) -> str:
-        return f">= {self.minimum:g}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Above:
-    """A bound for `Annotated` number fields: value > minimum."""
-
-    minimum: float
+    symbol: str  # one of _COMPARISONS
+    limit: float
 
     def holds(self, value: float) -> bool:
-        return value > self.minimum
+        return _COMPARISONS[self.symbol](value, self.limit)
 
     def __str__(self) -> str:
-        return f"> {self.minimum:g}"
+        return f"{self.symbol} {self.limit:g}"
 
 
-@dataclasses.dataclass(frozen=True)
-class AtMost:
-    """A bound for `Annotated` number fields: value <= maximum."""
-
-    maximum: float
-
-    def holds(self, value: float) -> bool:
-        return value <= self.maximum
-
-    def __str__(self) -> str:
-        return f"<= {self.maximum:g}"
+_COMPARISONS = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
 
 
-@dataclasses.dataclass(frozen=True)
-class Below:
-    """A bound for `Annotated` number fields: value < maximum."""
+def AtLeast(limit: float) -> Bound:  # noqa: N802 (reads as a type annotation)
+    return Bound(">=", limit)
 
-    maximum: float
 
-    def holds(self, value: float) -> bool:
-        return value < self.maximum
+def Above(limit: float) -> Bound:  # noqa: N802
+    return Bound(">", limit)
 
-    def __str__(self) -> str:
-        return f"< {self.maximum:g}"
+
+def AtMost(limit: float) -> Bound:  # noqa: N802
+    return Bound("<=", limit)
+
+
+def Below(limit: float) -> Bound:  # noqa: N802
+    return Bound("<", limit)
 
 
 PositiveInt = Annotated[int, AtLeast(1)]
@@ -141,11 +128,14 @@ def coerce(value: Any, field_type: Any, key: str, source: str = "") -> Any:
     arguments = typing.get_args(field_type)
     if origin is Annotated:
         base, bounds = arguments[0], field_type.__metadata__
-        value = coerce(value, base, key, source)
-        if not all(bound.holds(value) for bound in bounds):
-            limits = " and ".join(str(bound) for bound in bounds)
-            raise fail(f"{_type_name(base)} {limits}")
-        return value
+        expected = f"{_type_name(base)} " + " and ".join(map(str, bounds))
+        try:
+            converted = coerce(value, base, key, source)
+        except ValueError:
+            raise fail(expected) from None
+        if not all(bound.holds(converted) for bound in bounds):
+            raise fail(expected)
+        return converted
     if field_type is Any:
         return value
     if _is_union(field_type):
@@ -252,6 +242,7 @@ def _is_union(field_type: Any) -> bool:
 def _type_name(field_type: Any) -> str:
     field_type = _without_bounds(field_type)
     names = {int: "an integer", float: "a number", str: "a string"}
+    names[type(None)] = "null"
     if field_type in names:
         return names[field_type]
     return getattr(field_type, "__name__", None) or str(field_type).replace(
