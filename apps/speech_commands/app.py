@@ -153,12 +153,14 @@ class SpeechCommandsApp(App):
     ) -> dict[str, dict[str, Any]]:
         from lstm_keras_datasets.speech_acoustics import telephone
 
+        from apps.speech_commands.decision import decide
         from apps.speech_commands.real_check import real_speech_check
 
         labels = data.info.labels
+        threshold = config.model.command_threshold
         probabilities = model.predict(data.test, verbose=0)
         targets = np.concatenate([y.numpy() for _, y in data.test])
-        predictions = np.argmax(probabilities, axis=-1)
+        predictions = decide(probabilities, threshold)
         metrics, confusion = evaluation_metrics(labels, targets, predictions)
         plots = os.path.join(output_dir, "plots")
         os.makedirs(plots, exist_ok=True)
@@ -174,8 +176,9 @@ class SpeechCommandsApp(App):
         # The same test clips through an 8 kHz mu-law phone line.
         waveforms = np.concatenate([x.numpy() for x, _ in data.test])
         phone = np.stack([telephone(w.astype(np.float64)) for w in waveforms])
-        phone_predictions = np.argmax(
-            model.predict(phone.astype(np.float32), batch_size=64, verbose=0), axis=-1
+        phone_predictions = decide(
+            model.predict(phone.astype(np.float32), batch_size=64, verbose=0),
+            threshold,
         )
         metrics["accuracy_phone"] = float(np.mean(phone_predictions == targets))
         # Beside the synthetic test split: real people, never trained on.
@@ -185,6 +188,7 @@ class SpeechCommandsApp(App):
                 labels,
                 config.data.words,
                 os.path.join(output_dir, "real_speech_check.tsv"),
+                command_threshold=threshold,
             )
         )
         return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}
@@ -213,7 +217,9 @@ class SpeechCommandsApp(App):
     def serving_module(self, config: SpeechConfig, data: AppData, model) -> tf.Module:
         from apps.speech_commands.serving import SpeechServingModule
 
-        return SpeechServingModule(model, data.info.labels)
+        return SpeechServingModule(
+            model, data.info.labels, config.model.command_threshold
+        )
 
     def sample_requests(
         self, config: SpeechConfig, data: AppData

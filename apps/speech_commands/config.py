@@ -167,6 +167,9 @@ class ModelConfig:
             stride 2, causal in time).
         lstm_units: units of each stacked LSTM layer.
         head: `last` (the last LSTM output) or `mean` (mean over time).
+        command_threshold: the label is `_unknown_` where the top command
+            word's probability is below this (0: the most probable label);
+            in the evaluation, the real-speech check and the export.
         dropout: dropout before the classifier and between LSTM layers.
         time_masks: SpecAugment time masks per training clip.
         time_mask_frames: maximum width of a time mask.
@@ -185,6 +188,7 @@ class ModelConfig:
     conv_filters: tuple[int, ...] = (16, 32)
     lstm_units: tuple[int, ...] = (96,)
     head: str = "last"
+    command_threshold: float = 0.0
     dropout: float = 0.1
     time_masks: int = 2
     time_mask_frames: int = 5
@@ -205,6 +209,11 @@ class ModelConfig:
             raise ValueError(
                 "ModelConfig.frame_step must divide 16000 (one second) so streaming "
                 f"chunks tile the clip. Received: {self.frame_step}."
+            )
+        if not 0 <= self.command_threshold < 1:
+            raise ValueError(
+                "ModelConfig.command_threshold must be in [0, 1). "
+                f"Received: {self.command_threshold}."
             )
         if not 0 <= self.dropout < 1:
             raise ValueError(
