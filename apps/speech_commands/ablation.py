@@ -1,7 +1,8 @@
 """One-at-a-time ablation of the corpus's acoustic augmentations.
 
 Each variant turns one thing off (rooms, phone line, microphones, speaker
-speed, recording level, noise) or swaps PCEN for log-mel, trains the
+speed, recording level, noise, real negatives) or swaps PCEN for log-mel,
+or adds sound-alike `_unknown_` words, trains the
 `default` preset at a reduced scale on its own corpus (the corpus differs
 only in that one respect: the same speakers, words and random streams) and
 reports the synthetic test accuracy beside the real-speech check:
@@ -43,6 +44,8 @@ VARIANTS = {
     # Noise in the corpus (every split) and in the training input pipeline.
     "no_noise": ("data.noise_probability=0", "data.background_probability=0"),
     "log_mel": ("model.features=log_mel",),
+    # The real words of other languages as `_unknown_`, and their babble.
+    "no_real": ("data.real_unknown=0",),
     # Not an ablation: an addition, sound-alike words as `_unknown_`.
     "confusable_unknown": (
         f"data.extra_unknown=[{','.join(CONFUSABLE_WORDS)}]",
