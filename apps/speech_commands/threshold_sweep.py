@@ -5,7 +5,10 @@ the real-speech check, and prints, for each threshold, the accuracy and the
 real-speech numbers the same model gives with `model.command_threshold` set
 to it (no retraining: the threshold only changes the decision):
 
-    python -m apps.speech_commands.threshold_sweep RUN_DIR
+    python -m apps.speech_commands.threshold_sweep RUN_DIR [DATA_RUN_DIR]
+
+With DATA_RUN_DIR, the validation and test splits are that run's corpus
+(e.g. a model trained without noise, tested on the noisy default corpus).
 
 Pick a threshold by the validation column (the test and real columns are
 for reporting); serve it with `--set model.command_threshold=...`.
@@ -54,7 +57,7 @@ def sweep(probabilities, targets, real, words, labels, thresholds=THRESHOLDS):
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1:
+    if len(argv) not in (1, 2):
         raise SystemExit(__doc__)
     import tensorflow as tf
 
@@ -64,7 +67,7 @@ def main(argv: list[str]) -> None:
     from lstm_keras.config import resolve_config
 
     run = argv[0]
-    config = resolve_config(APP, config_file=os.path.join(run, "config.yaml"))
+    config = resolve_config(APP, config_file=os.path.join(argv[-1], "config.yaml"))
     exports = os.path.join(run, "export", "speech")
     version = max(os.listdir(exports), key=int)
     serve = tf.saved_model.load(os.path.join(exports, version)).signatures[
