@@ -76,6 +76,23 @@ OTHER_WORDS = (
     "forward", "four", "happy", "house", "learn", "marvin", "nine", "one",
     "seven", "sheila", "six", "three", "tree", "two", "visual", "wow", "zero",
 )  # fmt: skip
+# English words that share a sound with a command word (onset, rhyme or
+# vowel: "top", "shop" for "stop"; "light" for "right"), chosen from the
+# words alone, none of them in the real-speech check, and no homophone of a
+# command ("know", "write"). As `_unknown_` they teach the model that
+# sounding like a command word is not enough.
+CONFUSABLE_WORDS = (
+    "yet", "yeah", "guess", "mess", "yell",
+    "now", "note", "snow", "nod", "new",
+    "cup", "pup", "hop", "op", "sup",
+    "town", "gown", "crown", "dawn", "done",
+    "lift", "loft", "theft", "laughed", "lest",
+    "light", "bright", "fight", "ride", "night",
+    "own", "in", "an", "don", "gone",
+    "of", "cough", "often", "scoff", "awful",
+    "top", "shop", "step", "stock", "spot",
+    "goat", "low", "toe", "show", "grow",
+)  # fmt: skip
 ENGLISH_ACCENTS = (
     "en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan",
     "en-gb-x-gbcwmd", "en-029", "en-us-nyc",
@@ -89,6 +106,9 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 # Real words of other languages join `_unknown_` from this folder (train only).
 REAL_FOLDER = "real_speech"
 BABBLE_FILE = "babble_noise.wav"
+
+# Fields added to SynthConfig after GENERATOR_VERSION 4, with their defaults.
+_LATER_FIELDS = {"level": (0.1, 0.9)}
 
 _ESPEAK_SAMPLE_RATE = 22050
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -124,6 +144,8 @@ class SynthConfig:
             channel.
         microphone_probability: chance a training clip gets a cheap
             microphone instead.
+        level: (low, high) range of each clip's peak level (the recording
+            level).
         real_unknown: how many installed real recordings of other languages
             (`speech_real`, chosen at random) join the training `_unknown_`
             clips; any > 0 also mixes real babble into the background noise.
@@ -148,6 +170,7 @@ class SynthConfig:
     room_probability: float = 0.5
     telephone_probability: float = 0.25
     microphone_probability: float = 0.25
+    level: tuple[float, float] = (0.1, 0.9)
     real_unknown: int = 1000
     background_seconds: int = 60
     seed: int = 0
@@ -157,6 +180,7 @@ class SynthConfig:
         object.__setattr__(self, "unknown_words", tuple(self.unknown_words))
         object.__setattr__(self, "snr_db", tuple(float(v) for v in self.snr_db))
         object.__setattr__(self, "speed", tuple(float(v) for v in self.speed))
+        object.__setattr__(self, "level", tuple(float(v) for v in self.level))
         object.__setattr__(self, "engines", tuple(self.engines))
         unknown_engines = set(self.engines) - set(ENGINES)
         if unknown_engines or "espeak" not in self.engines:
@@ -168,8 +192,13 @@ class SynthConfig:
             raise ValueError(
                 f"SynthConfig.speed must be 0 < low <= high: {self.speed}."
             )
+        if not 0 < self.level[0] <= self.level[1] <= 1:
+            raise ValueError(
+                f"SynthConfig.level must be 0 < low <= high <= 1: {self.level}."
+            )
         for name in (
-            "room_probability", "telephone_probability", "microphone_probability"
+            "room_probability", "telephone_probability", "microphone_probability",
+            "noise_probability",
         ):  # fmt: skip
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"SynthConfig.{name} must be in [0, 1].")
@@ -206,9 +235,13 @@ class SynthConfig:
         return tuple(w for w in self.unknown_words if w not in self.words)
 
     def cache_key(self) -> str:
-        payload = json.dumps(
-            {"version": GENERATOR_VERSION, **dataclasses.asdict(self)}, sort_keys=True
-        )
+        fields = dataclasses.asdict(self)
+        # Fields added since version 4 count only when set, so corpora cached
+        # before they existed (with their behaviour) stay valid.
+        for name, default in _LATER_FIELDS.items():
+            if fields[name] == default:
+                del fields[name]
+        payload = json.dumps({"version": GENERATOR_VERSION, **fields}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
 
@@ -522,7 +555,7 @@ def _record(
         clip = speech_acoustics.telephone(clip)
     elif channel < config.telephone_probability + config.microphone_probability:
         clip = speech_acoustics.microphone(clip, rng)
-    peak = rng.uniform(0.1, 0.9)  # recording level
+    peak = rng.uniform(*config.level)  # recording level
     return (clip * peak / (np.abs(clip).max() + 1e-12)).astype(np.float32)
 
 

@@ -98,7 +98,9 @@ class SpeechCommandsApp(App):
     def serving_module(self, config: SpeechConfig, data: AppData, model) -> tf.Module:
         from .serving import SpeechServingModule
 
-        return SpeechServingModule(model, data.info.labels)
+        return SpeechServingModule(
+            model, data.info.labels, config.model.command_threshold
+        )
 
     def sample_requests(
         self, config: SpeechConfig, data: AppData

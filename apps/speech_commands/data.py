@@ -176,6 +176,9 @@ def load_builtin(config: SpeechConfig) -> Corpus:
     data = config.data
     synth_config = speech_synth.SynthConfig(
         words=data.words,
+        unknown_words=speech_synth.COMMAND_WORDS
+        + speech_synth.OTHER_WORDS
+        + tuple(w for w in data.extra_unknown if w not in speech_synth.OTHER_WORDS),
         num_speakers=data.num_speakers,
         engines=data.engines,
         flite_speakers=data.flite_speakers,
@@ -183,6 +186,9 @@ def load_builtin(config: SpeechConfig) -> Corpus:
         room_probability=data.room_probability,
         telephone_probability=data.telephone_probability,
         microphone_probability=data.microphone_probability,
+        noise_probability=data.noise_probability,
+        speed=data.speed,
+        level=data.level,
         real_unknown=data.real_unknown,
         repeats=data.repeats,
         unknown_per_speaker=data.unknown_per_speaker,

@@ -17,12 +17,14 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
     """
     from lstm_keras_datasets.speech_acoustics import telephone
 
+    from .decision import decide
     from .real_check import real_speech_check
 
     labels = info.labels
+    threshold = config.model.command_threshold
     probabilities = model.predict(test, verbose=0)
     targets = np.concatenate([y.numpy() for _, y in test])
-    predictions = np.argmax(probabilities, axis=-1)
+    predictions = decide(probabilities, threshold)
     metrics, confusion = evaluation_metrics(labels, targets, predictions)
     plot_confusion(
         labels,
@@ -35,8 +37,9 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
     # The same test clips through an 8 kHz mu-law phone line.
     waveforms = np.concatenate([x.numpy() for x, _ in test])
     phone = np.stack([telephone(w.astype(np.float64)) for w in waveforms])
-    phone_predictions = np.argmax(
-        model.predict(phone.astype(np.float32), batch_size=64, verbose=0), axis=-1
+    phone_predictions = decide(
+        model.predict(phone.astype(np.float32), batch_size=64, verbose=0),
+        threshold,
     )
     metrics["accuracy_phone"] = float(np.mean(phone_predictions == targets))
     # Beside the synthetic test split: real people, never trained on.
@@ -46,6 +49,7 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
             labels,
             config.data.words,
             os.path.join(run.root, "real_speech_check.tsv"),
+            command_threshold=threshold,
         )
     )
     return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}

@@ -24,6 +24,7 @@ import numpy as np
 from lstm_keras_datasets import speech_acoustics, speech_real
 
 from .audio import fit_to_clip
+from .decision import decide
 
 CONDITIONS = ("recorded", "phone")
 
@@ -51,6 +52,7 @@ def real_speech_check(
     labels: tuple[str, ...],
     words: tuple[str, ...],
     tsv_path: str | None = None,
+    command_threshold: float = 0.0,
 ) -> dict[str, Any]:
     """Word accuracy and false accepts on real speech, per condition.
 
@@ -59,6 +61,7 @@ def real_speech_check(
         labels: the model's labels (`_silence_`, `_unknown_`, words...).
         words: the command words.
         tsv_path: where to write every recording's prediction (optional).
+        command_threshold: see `decision.decide`.
 
     Returns:
         `{}` when no recording is installed; else counts and rates, e.g.
@@ -70,7 +73,7 @@ def real_speech_check(
         recordings, clips = check_clips(condition)
         if not recordings:
             return {}
-        predicted = np.argmax(predict(clips), axis=-1)
+        predicted = decide(predict(clips), command_threshold)
         prefix = "real" if condition == "recorded" else "real_phone"
         positive = np.array([r.word in words for r in recordings])
         said = [labels[i] for i in predicted]

@@ -14,8 +14,9 @@ All preprocessing is in the graph, so TF Serving takes raw audio:
   returns the probabilities so far and the new states under the same names.
   Start a stream with zeros of the shapes `stream_state_shapes` lists.
 
-Waveform signatures return `label` (string), `score` (its probability) and
-`probabilities` `[batch, classes]` in `labels` order.
+Waveform signatures return `label` (string; `_unknown_` where the top command
+word's probability is below the model's `command_threshold`), `score` (the
+label's probability) and `probabilities` `[batch, classes]` in `labels` order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 import tensorflow as tf
 
 from lstm_keras.runner import ServingModule
+
+from .decision import decide_tf
 
 CLIP_SAMPLES = 16000
 SAMPLE_RATE = 16000
@@ -81,11 +84,14 @@ class SpeechServingModule(ServingModule):
     Args:
         model: a built `SpeechModel`.
         labels: class names in output order.
+        command_threshold: a command word's probability below this makes
+            the `label` `_unknown_` (0: the most probable label).
     """
 
-    def __init__(self, model, labels):
+    def __init__(self, model, labels, command_threshold=0.0):
         super().__init__(name="speech_commands")
         self.model = model
+        self.command_threshold = float(command_threshold)
         self.labels = tf.constant(list(labels))
         self.frame_step = model.frontend.frame_step
         state_shapes = model.state_shapes()
@@ -111,10 +117,11 @@ class SpeechServingModule(ServingModule):
         )
 
     def _outputs(self, probabilities):
-        index = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        index = decide_tf(probabilities, self.command_threshold)
         return {
             "label": tf.gather(self.labels, index),
-            "score": tf.reduce_max(probabilities, axis=-1),
+            # The probability of the label given.
+            "score": tf.gather(probabilities, index, batch_dims=1),
             "probabilities": probabilities,
         }
 

@@ -1,6 +1,9 @@
 """The synthetic Speech Commands corpus: layout, audio format, voice split, cache."""
 
 import csv
+import dataclasses
+import hashlib
+import json
 import pathlib
 import shutil
 
@@ -189,6 +192,26 @@ def test_cache_key_changes_with_the_config():
     assert TINY.cache_key() == speech_synth.SynthConfig(**TINY.__dict__).cache_key()
 
 
+def test_cache_key_of_a_later_field_counts_only_when_set():
+    # Corpora cached before `level` existed keep their key (and audio).
+    fields = {"version": 4, **dataclasses.asdict(TINY)}
+    del fields["level"]
+    payload = json.dumps(fields, sort_keys=True).encode()
+    assert TINY.cache_key() == hashlib.sha1(payload).hexdigest()[:12]
+    assert dataclasses.replace(TINY, level=(0.5, 0.5)).cache_key() != TINY.cache_key()
+
+
+def test_fixed_level_and_no_noise_record_clean_clips_at_that_peak():
+    config = dataclasses.replace(TINY, level=(0.5, 0.5), noise_probability=0.0)
+    speech = np.sin(np.linspace(0, 200 * np.pi, 8000))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        clip = speech_synth._record(speech, rng, config, None, training=False)
+        assert np.abs(clip).max() == pytest.approx(0.5, rel=1e-6)
+        # Nothing but the placed speech: zeros outside it.
+        assert np.count_nonzero(clip) <= speech.size
+
+
 def _spectral_slope(noise):
     frequencies, power = scipy.signal.welch(noise, fs=16000, nperseg=4096)
     band = (frequencies > 50) & (frequencies < 4000)
@@ -224,7 +247,8 @@ def test_espeak_speaks_english_voices_at_22050_hz():
     "kwargs",
     [{"words": ()}, {"words": ("yes", "yes")}, {"words": ("y3s",)}, {"num_speakers": 2},
      {"validation_fraction": 0.6, "test_fraction": 0.5}, {"engines": ("flite",)},
-     {"engines": ("espeak", "sapi")}, {"speed": (1.2, 1.1)},
+     {"engines": ("espeak", "sapi")}, {"speed": (1.2, 1.1)}, {"level": (0.5, 1.2)},
+     {"level": (0.0, 0.5)}, {"noise_probability": 1.5},
      {"telephone_probability": 0.7, "microphone_probability": 0.5}],
 )  # fmt: skip
 def test_config_rejects_bad_values(kwargs):

@@ -174,3 +174,32 @@ def test_tiny_preset_builtin_corpus_is_generated_and_cached(tmp_path):
     assert corpus.source == "builtin"
     assert set(corpus.counts()["test"]) == {"_silence_", "_unknown_", "yes", "no"}
     assert all(count > 0 for count in corpus.counts()["train"].values())
+
+
+def test_builtin_corpus_options_reach_the_generator(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_build(config, cache_dir=None):
+        seen["config"] = config
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(data.speech_synth, "build", fake_build)
+    config = SpeechConfig(
+        data=DataConfig(
+            extra_unknown=("top", "cat"), level=(0.5, 0.5), speed=(1, 1),
+            noise_probability=0.0,
+        )
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="stop here"):
+        data.load_corpus(config)
+    synth = seen["config"]
+    assert synth.level == (0.5, 0.5) and synth.speed == (1.0, 1.0)
+    assert synth.noise_probability == 0.0
+    # "cat" is already a Speech Commands word: not added twice.
+    assert synth.unknown_words.count("cat") == 1 and "top" in synth.unknown_pool
+    assert "yes" not in synth.unknown_pool
+
+
+def test_speed_and_level_need_two_values():
+    with pytest.raises(ValueError, match="'data.speed' expects a list of 2 items"):
+        DataConfig(speed=(1.0,))

@@ -167,3 +167,20 @@ def test_loudest_second_pads_short_and_finds_the_word_in_long_clips():
     long = np.zeros(30000, np.float32)
     long[20000:20100] = 1.0
     assert loudest_second(tf.constant(long)).numpy().sum() == 100
+
+
+def test_command_threshold_answers_unknown_with_its_probability(model):
+    waveforms = _waveforms()
+    expected = model(waveforms).numpy()
+    # A threshold above every command word's probability: no command word.
+    module = SpeechServingModule(model, LABELS, command_threshold=0.999)
+    outputs = module.serving_signatures()["serving_default"](
+        waveform=tf.constant(waveforms)
+    )
+    index = np.argmax(expected, axis=-1)
+    index = np.where(index >= 2, 1, index)
+    assert [s.decode() for s in outputs["label"].numpy()] == [LABELS[i] for i in index]
+    np.testing.assert_allclose(
+        outputs["score"].numpy(), expected[np.arange(len(index)), index], atol=1e-5
+    )
+    np.testing.assert_allclose(outputs["probabilities"].numpy(), expected, atol=1e-5)
