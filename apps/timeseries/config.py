@@ -140,6 +140,10 @@ class ModelConfig:
             model: its quantiles at (1 - p) / 2 and (1 + p) / 2 (and 0.5) come
             from the validation residuals (conformal calibration). Empty: no
             quantiles. A quantile model's own levels are calibrated the same way.
+        calibration_rate: how fast the conformal offsets track the errors
+            through the test split's origins as their truths arrive (online
+            quantile tracking, in units of the validation scores' 10-90%
+            range); 0 keeps the validation split's offsets fixed.
         members: a seed ensemble: this many single-shot models from different
             initial weights, trained side by side (each on its own loss) on
             the same batches; the forecast is their mean.
@@ -159,6 +163,7 @@ class ModelConfig:
     loss: str = "mse"
     quantiles: tuple[float, ...] = ()
     intervals: tuple[float, ...] = (0.5, 0.8)
+    calibration_rate: float = 0.01
     instance_norm: bool = False
     residual_base: str = "last_value"
     members: int = 1
@@ -187,6 +192,11 @@ class ModelConfig:
         object.__setattr__(
             self, "intervals", tuple(float(value) for value in self.intervals)
         )
+        if not 0 <= self.calibration_rate <= 1:
+            raise ValueError(
+                "model.calibration_rate must be in [0, 1]. "
+                f"Received: {self.calibration_rate}"
+            )
         if not all(0 < p < 1 for p in self.intervals):
             raise ValueError(
                 "model.intervals must be probabilities in (0, 1). "
