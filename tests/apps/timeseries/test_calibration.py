@@ -184,3 +184,10 @@ def test_crps_and_interval_coverage():
     error = truth[..., None] - outputs
     pinball = np.maximum(levels * error, (levels - 1) * error).mean()
     assert metrics["crps/y"] == pytest.approx(2 * pinball * 2.0)
+
+
+def test_calibration_rate_out_of_range_is_a_clear_error():
+    from apps.timeseries.config import ModelConfig
+
+    with pytest.raises(ValueError, match=r"model.calibration_rate must be in \[0, 1\]"):
+        ModelConfig(calibration_rate=-0.01)
