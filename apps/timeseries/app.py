@@ -96,16 +96,19 @@ class TimeSeriesApp(App):
         results[name].update(
             evaluation.skill_metrics(results, name, baselines, info.target_names)
         )
-        levels, offsets = self.calibrate(config, info, model_instance)
+        levels, offsets, _ = self.calibrate(config, info, model_instance)
         if levels:
             calibrated = calibration.apply_offsets(
                 outputs,
                 calibration.window_scale(inputs, info.num_targets, _lag(info)),
                 offsets,
+                levels,
+                info.test_factors,
             )
             results[name].update(
                 evaluation.quantile_metrics(calibrated, truth, levels, info)
             )
+            results[name]["calibration_rate"] = config.model.calibration_rate
         steps_per_week = (info.steps_per_day or 24) * 7
         results[name]["backtest"] = evaluation.backtest_folds(
             forecasts, truth, info.window_origins("test"), info, steps_per_week
@@ -138,28 +141,49 @@ class TimeSeriesApp(App):
         return results
 
     def calibrate(self, config, info, model_instance):
-        """Conformal offsets from the validation split: `(levels, offsets
-        [horizon, targets, levels])`, or `((), None)` without quantiles.
+        """Conformal calibration: `(levels, offsets [horizon, targets, levels],
+        factors [horizon, targets, levels])`, or `((), None, None)` without
+        quantiles.
 
-        Cached on `info` so that evaluation and export use the same ones.
+        The offsets come from the validation split; the width factors are
+        tracked through the test split's origins in time order
+        (`model.calibration_rate`; see `calibration`): `info.test_factors`
+        are those each test window used, the returned ones (for the export)
+        those reached once every test truth is known. Cached on `info` so
+        that evaluation and export use the same ones.
         """
         levels = config.model.quantiles or calibration.interval_levels(
             config.model.intervals
         )
         if not config.model.quantiles and not config.model.intervals:
-            return (), None
+            return (), None, None
         cached = getattr(info, "calibration", None)
         if cached is not None and cached[0] == levels:
             return cached
+        lag = _lag(info)
         inputs, truth = info.window_arrays("validation")
         outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
         offsets = calibration.fit_offsets(
             outputs,
             truth,
-            calibration.window_scale(inputs, info.num_targets, _lag(info)),
+            calibration.window_scale(inputs, info.num_targets, lag),
             levels,
         )
-        info.calibration = (levels, offsets)
+        inputs, truth = info.window_arrays("test")
+        outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
+        static = calibration.apply_offsets(
+            outputs,
+            calibration.window_scale(inputs, info.num_targets, lag),
+            offsets,
+        )
+        info.test_factors, factors = calibration.track_factors(
+            static,
+            truth,
+            _origin_steps(info, "test"),
+            levels,
+            config.model.calibration_rate,
+        )
+        info.calibration = (levels, offsets, factors)
         return info.calibration
 
     def headline(self, test_metrics: Mapping[str, Mapping[str, Any]]) -> dict:
@@ -175,7 +199,7 @@ class TimeSeriesApp(App):
         }
 
     def serving_module(self, config, data: AppData, model_instance):
-        levels, offsets = self.calibrate(config, data.info, model_instance)
+        levels, offsets, factors = self.calibrate(config, data.info, model_instance)
         return serving.TimeSeriesServingModule(
             model_instance,
             data.info,
@@ -183,6 +207,7 @@ class TimeSeriesApp(App):
             config.model.quantiles,
             levels=levels,
             offsets=offsets,
+            factors=factors,
         )
 
     def sample_requests(
@@ -235,6 +260,21 @@ class TimeSeriesApp(App):
 
 def _lag(info: data_module.TimeSeriesInfo) -> int:
     return calibration.scale_lag(info.input_steps, info.steps_per_day)
+
+
+def _origin_steps(info: data_module.TimeSeriesInfo, split: str) -> np.ndarray:
+    """Each window's origin in steps since the epoch (one clock for every
+    series), in the order of `window_arrays`."""
+    seconds = []
+    position = 0
+    origins = info.window_origins(split)
+    for series in info.splits[split]:
+        count = data_module.count_windows(
+            len(series.seconds), info.input_steps, info.horizon, info.stride
+        )
+        seconds.append(series.seconds[origins[position : position + count]])
+        position += count
+    return np.concatenate(seconds) // info.frequency_seconds
 
 
 def _iso(seconds) -> str:

@@ -85,6 +85,7 @@ class TimeSeriesServingModule(ServingModule):
         levels: the calibrated quantile levels the export returns.
         offsets: their conformal offsets `[horizon, num_targets, len(levels)]`
             (see `calibration`).
+        factors: the tracked width factors, same shape (none: all ones).
     """
 
     def __init__(
@@ -95,6 +96,7 @@ class TimeSeriesServingModule(ServingModule):
         quantiles=(),
         levels=(),
         offsets=None,
+        factors=None,
     ):
         super().__init__(name="timeseries_forecaster")
         self.model = model
@@ -108,6 +110,9 @@ class TimeSeriesServingModule(ServingModule):
         self.levels = tuple(levels)
         self.scale_lag = calibration.scale_lag(data.input_steps, data.steps_per_day)
         self.offsets = tf.constant(offsets, tf.float32) if offsets is not None else None
+        if offsets is not None and factors is None:
+            factors = np.ones_like(offsets)
+        self.factors = tf.constant(factors, tf.float32) if factors is not None else None
         self.mean = tf.constant(data.mean, tf.float32)
         self.std = tf.constant(data.std, tf.float32)
         self.metadata = tf.Variable(
@@ -208,6 +213,8 @@ class TimeSeriesServingModule(ServingModule):
             # [batch, horizon, targets, levels], normalized, then sorted.
             levels = base + scale[:, None, :, None] * self.offsets[None]
             levels = tf.sort(levels, axis=-1)
+            median = levels[..., self.levels.index(0.5), None]
+            levels = tf.sort(median + (levels - median) * self.factors[None], axis=-1)
             result["quantiles"] = levels * std[:, None] + mean[:, None]
         return result
 

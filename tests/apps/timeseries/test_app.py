@@ -93,10 +93,10 @@ def test_app_methods_end_to_end(tiny_config, tmp_path, capsys):
         served["forecast"].numpy(), expected, rtol=1e-5, atol=1e-3
     )
     # The calibrated quantiles, in original units, equal the NumPy calibration.
-    levels, offsets = APP.calibrate(tiny_config, data.info, keras_model)
+    levels, offsets, factors = APP.calibrate(tiny_config, data.info, keras_model)
     scale = calibration.window_scale(inputs[:2], 1, calibration.scale_lag(24, 24))
     normalized = calibration.apply_offsets(
-        keras_model.predict(inputs[:2], verbose=0), scale, offsets
+        keras_model.predict(inputs[:2], verbose=0), scale, offsets, levels, factors
     )
     np.testing.assert_allclose(
         served["quantiles"].numpy(),

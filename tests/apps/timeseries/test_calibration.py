@@ -33,6 +33,100 @@ def test_offsets_cover_new_draws_of_the_same_distribution():
         assert below[..., position].mean() == pytest.approx(level, abs=0.015)
 
 
+def _tracking_case(rng, steps, series, horizon, error_scale):
+    """Static quantiles from unit-normal validation errors and a test sequence
+    (`series` series sharing origins) whose errors have `error_scale`."""
+    levels = calibration.interval_levels((0.5, 0.8))
+    base = np.zeros((2000, horizon, 1))
+    offsets = calibration.fit_offsets(
+        base, rng.normal(size=base.shape), np.ones((2000, 1)), levels
+    )
+    count = steps * series
+    origins = np.tile(np.arange(steps), series)
+    truth = error_scale * rng.normal(size=(count, horizon, 1))
+    static = calibration.apply_offsets(
+        np.zeros((count, horizon, 1)), np.ones((count, 1)), offsets
+    )
+    return levels, static, truth, origins
+
+
+def _inside(quantiles, truth, low, high):
+    return ((truth >= quantiles[..., low]) & (truth <= quantiles[..., high])).mean()
+
+
+@pytest.mark.parametrize("error_scale", [1.0, 1.8, 0.6])
+def test_tracking_holds_the_intervals_when_the_errors_change(error_scale):
+    rng = np.random.default_rng(1)
+    levels, static, truth, origins = _tracking_case(rng, 6000, 2, 3, error_scale)
+    used, final = calibration.track_factors(static, truth, origins, levels, 0.01)
+    median = static[..., 2:3]
+    tracked = np.sort(median + (static - median) * used, axis=-1)
+    # Static bands hold 80% / 50% only when the errors keep their scale.
+    if error_scale == 1.0:
+        assert _inside(static, truth, 0, 4) == pytest.approx(0.8, abs=0.02)
+    else:
+        assert abs(_inside(static, truth, 0, 4) - 0.8) > 0.1
+    assert _inside(tracked, truth, 0, 4) == pytest.approx(0.8, abs=0.02)
+    assert _inside(tracked, truth, 1, 3) == pytest.approx(0.5, abs=0.02)
+    # The factor converges to the ratio of the error scales; the median's is 1.
+    np.testing.assert_allclose(final[..., 2], 1.0)
+    np.testing.assert_allclose(final[..., [0, 4]], error_scale, rtol=0.25)
+
+
+def _track_by_hand(static, truth, origins, levels, rate):
+    """One window and one truth at a time, in the order time runs."""
+    median = static[..., 2:3]
+    log_factor = np.zeros(static.shape[1:])
+    used = np.zeros(static.shape)
+    horizon = truth.shape[1]
+    pairs = {0: (0, 4), 4: (0, 4), 1: (1, 3), 3: (1, 3)}
+    for time in range(origins.min(), origins.max() + horizon + 1):
+        for window in np.flatnonzero(origins < time):
+            step = time - origins[window] - 1
+            if step >= horizon:
+                continue
+            factors = np.exp(used[window, step, 0])
+            bands = (
+                median[window, step, 0]
+                + (static[window, step, 0] - median[window, step, 0]) * factors
+            )
+            value = truth[window, step, 0]
+            for low, high in ((0, 4), (1, 3)):
+                miss = value < bands[low] or value > bands[high]
+                change = rate * (miss - 2 * levels[low])
+                log_factor[step, 0, [low, high]] += change
+        for window in np.flatnonzero(origins == time):
+            used[window] = log_factor
+    assert set(pairs) | {2} == set(range(5))
+    return np.exp(used), np.exp(log_factor)
+
+
+def test_tracking_equals_a_loop_over_time():
+    rng = np.random.default_rng(2)
+    levels, static, truth, origins = _tracking_case(rng, 60, 2, 4, 1.5)
+    used, final = calibration.track_factors(static, truth, origins, levels, 0.05)
+    expected_used, expected_final = _track_by_hand(static, truth, origins, levels, 0.05)
+    np.testing.assert_allclose(used, expected_used, rtol=1e-5)
+    np.testing.assert_allclose(final, expected_final, rtol=1e-5)
+
+
+def test_tracking_uses_only_truths_known_at_the_origin():
+    rng = np.random.default_rng(3)
+    levels, static, truth, origins = _tracking_case(rng, 50, 1, 4, 1.5)
+    used, _ = calibration.track_factors(static, truth, origins, levels, 0.05)
+    # Change every truth after step 30: forecasts from origins up to 30 used
+    # only truths up to 30 (window w's step h is at w + h + 1).
+    changed = truth.copy()
+    arrival = origins[:, None] + np.arange(1, 5)[None]
+    changed[arrival > 30] += 10.0
+    again, _ = calibration.track_factors(static, changed, origins, levels, 0.05)
+    np.testing.assert_array_equal(used[:31], again[:31])
+    assert not np.array_equal(used[31:], again[31:])
+    # A rate of 0 keeps the validation split's bands.
+    still, final = calibration.track_factors(static, truth, origins, levels, 0.0)
+    assert (still == 1).all() and (final == 1).all()
+
+
 def test_window_scale_is_the_root_mean_absolute_change():
     inputs = np.zeros((1, 40, 3))
     inputs[0, :, 0] = np.arange(40) * 0.5  # steady rise of 0.5 per step
@@ -90,3 +184,12 @@ def test_crps_and_interval_coverage():
     error = truth[..., None] - outputs
     pinball = np.maximum(levels * error, (levels - 1) * error).mean()
     assert metrics["crps/y"] == pytest.approx(2 * pinball * 2.0)
+
+
+def test_calibration_rate_out_of_range_is_a_clear_error():
+    from apps.timeseries.config import ModelConfig
+
+    with pytest.raises(
+        ValueError, match=r"'model.calibration_rate' expects a number >= 0 and <= 1"
+    ):
+        ModelConfig(calibration_rate=-0.01)

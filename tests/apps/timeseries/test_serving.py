@@ -162,6 +162,7 @@ def test_quantile_signature_returns_calibrated_levels(tmp_path):
         quantiles=(0.2, 0.5, 0.8),
     )
     offsets = np.random.default_rng(0).normal(size=(4, 1, 3)).astype("float32")
+    factors = np.random.default_rng(1).uniform(0.5, 2, size=(4, 1, 3))
     module = serving.TimeSeriesServingModule(
         keras_model,
         prepared,
@@ -169,6 +170,7 @@ def test_quantile_signature_returns_calibrated_levels(tmp_path):
         (0.2, 0.5, 0.8),
         levels=(0.2, 0.5, 0.8),
         offsets=offsets,
+        factors=factors.astype("float32"),
     )
     request = serving.sample_request(prepared, count=2)
     outputs = module.serving_signatures()["serving_default"](
@@ -180,7 +182,7 @@ def test_quantile_signature_returns_calibrated_levels(tmp_path):
     raw = keras_model.predict(windows, verbose=0)
     # 12 steps: not longer than a day, so the scale uses one-step changes.
     scale = calibration.window_scale(windows, 1, 1)
-    expected = calibration.apply_offsets(raw, scale, offsets)
+    expected = calibration.apply_offsets(raw, scale, offsets, (0.2, 0.5, 0.8), factors)
     expected = expected * prepared.std[0] + prepared.mean[0]
     np.testing.assert_allclose(outputs["quantiles"].numpy(), expected, rtol=1e-4)
     np.testing.assert_allclose(
