@@ -93,7 +93,7 @@ def test_unknown_yaml_key_names_the_closest_key(tmp_path):
 
 def test_wrong_type_names_the_key():
     with pytest.raises(
-        ValueError, match=r"'train.epochs' expects an integer; got 'many'"
+        ValueError, match=r"'train.epochs' expects an integer >= 1; got 'many'"
     ):
         resolve_config(APP, "tiny", overrides=["train.epochs=many"])
     with pytest.raises(ValueError, match=r"'data.targets' expects a list"):

@@ -90,7 +90,7 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
     for name in ("first", "second"):
         run = RunDirectory(str(tmp_path / name))
         result = train(APP, config, run)
-        test = APP.evaluate(config, result.data, result.model, run.root)
+        test = APP.evaluate(config, result.data, result.model, run)
         results.append(([row["loss"] for row in result.history], test))
     assert results[0] == results[1]
 
