@@ -105,7 +105,7 @@ class TranslationApp(App):
         }
 
     def build_model(self, config: Any, data: AppData) -> Any:
-        from .model import build_translator, compile_translator
+        from .model import LinearDecayAtEnd, build_translator, compile_translator
 
         tokenizers = data.info.tokenizers
         translator = build_translator(
@@ -113,7 +113,22 @@ class TranslationApp(App):
             tokenizers.source_vocabulary_size,
             tokenizers.target_vocabulary_size,
         )
-        return compile_translator(translator, config.model, config.train.learning_rate)
+        train = config.train
+        learning_rate = train.learning_rate
+        if train.decay_fraction > 0:
+            # Length buckets make the batch count per epoch data-dependent:
+            # count one epoch's batches (seconds) instead of estimating them.
+            steps = int(data.train.reduce(0, lambda count, _: count + 1))
+            total = steps * train.epochs
+            learning_rate = LinearDecayAtEnd(
+                train.learning_rate,
+                total,
+                round(total * train.decay_fraction),
+                train.decay_to,
+            )
+        return compile_translator(
+            translator, config.model, learning_rate, train.adam_epsilon
+        )
 
     def evaluate(
         self, config: Any, data: AppData, model: Any, output_dir: str
