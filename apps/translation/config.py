@@ -258,7 +258,11 @@ PRESETS = {
         ),
         model=ModelConfig(dropout=0.3, max_decode_length=64),
         train=TranslationTrainConfig(
-            epochs=40, batch_size=64, learning_rate=2e-3, early_stopping_patience=5
+            epochs=40,
+            batch_size=64,
+            learning_rate=2e-3,
+            early_stopping_patience=5,
+            adam_epsilon=1e-9,  # as in `default`: attention locks on early
         ),
     ),
     # Real corpora (tfds:, larger TSVs) on a GPU.
