@@ -71,14 +71,21 @@ class TranslationApp(App):
                 batch_tokens=data_config.batch_tokens if shuffle else 0,
             )
 
+        train = dataset("train", True)
+        train_batches = None
+        if config.train.decay_fraction > 0:
+            # Length buckets make the batch count per epoch data-dependent:
+            # count one epoch's batches (seconds) instead of estimating them.
+            train_batches = int(train.reduce(0, lambda count, _: count + 1))
         return AppData(
-            train=dataset("train", True),
+            train=train,
             validation=dataset("validation", False),
             test=splits["test"],
             info=data_lib.TranslationInfo(
                 tokenizers=tokenizers,
                 cleaning=cleaning,
                 split_sizes={name: len(pairs) for name, pairs in splits.items()},
+                train_batches=train_batches,
             ),
         )
 

@@ -46,6 +46,9 @@ class TranslationInfo:
     tokenizers: Tokenizers
     cleaning: dict[str, int]
     split_sizes: dict[str, int]
+    # Training batches per epoch, counted when a learning-rate schedule
+    # needs them (`train.decay_fraction` > 0).
+    train_batches: int | None = None
 
 
 def read_pairs(data_config) -> list[Pair]:

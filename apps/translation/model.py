@@ -356,10 +356,48 @@ def build_translator(model_config, source_vocabulary_size, target_vocabulary_siz
     return translator
 
 
-def compile_translator(translator, model_config, learning_rate):
-    """Compiles with Adam, the masked smoothed loss and masked accuracy."""
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class LinearDecayAtEnd(keras.optimizers.schedules.LearningRateSchedule):
+    """`peak` for the first steps, then linear decay over the last `decay_steps`
+    of `total_steps` down to `peak * decay_to` (held there afterwards).
+
+    Args:
+        peak: the learning rate until the decay starts.
+        total_steps: the training steps of the whole run.
+        decay_steps: how many of the last steps decay (0: constant `peak`).
+        decay_to: the final learning rate as a share of `peak`.
+    """
+
+    def __init__(self, peak, total_steps, decay_steps, decay_to=0.1):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.decay_steps = int(decay_steps)
+        self.decay_to = float(decay_to)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        start = float(self.total_steps - self.decay_steps)
+        progress = tf.clip_by_value(
+            (step - start) / float(max(self.decay_steps, 1)), 0.0, 1.0
+        )
+        return self.peak * (1.0 - (1.0 - self.decay_to) * progress)
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "total_steps": self.total_steps,
+            "decay_steps": self.decay_steps,
+            "decay_to": self.decay_to,
+        }
+
+
+def compile_translator(translator, model_config, learning_rate, epsilon=1e-7):
+    """Compiles with Adam, the masked smoothed loss and masked accuracy.
+
+    `learning_rate`: a float or a `LearningRateSchedule`; `epsilon`: Adam's.
+    """
     translator.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, clipnorm=5.0),
+        optimizer=keras.optimizers.Adam(learning_rate, epsilon=epsilon, clipnorm=5.0),
         loss=MaskedCrossEntropy(model_config.label_smoothing),
         metrics=[masked_accuracy],
     )
@@ -379,4 +417,16 @@ def build_model(config, info) -> Translator:
         tokenizers.source_vocabulary_size,
         tokenizers.target_vocabulary_size,
     )
-    return compile_translator(translator, config.model, config.train.learning_rate)
+    train = config.train
+    learning_rate = train.learning_rate
+    if train.decay_fraction > 0:
+        total = info.train_batches * train.epochs
+        learning_rate = LinearDecayAtEnd(
+            train.learning_rate,
+            total,
+            round(total * train.decay_fraction),
+            train.decay_to,
+        )
+    return compile_translator(
+        translator, config.model, learning_rate, train.adam_epsilon
+    )

@@ -116,3 +116,36 @@ def test_bleu_confidence_interval_and_paired_test():
     same = evaluation.paired_test(good, alike, references)
     assert abs(same["bleu_difference"]) < 3 and same["p_value"] > 0.05
     assert evaluation.paired_test(good, good, references)["p_value"] == 1.0
+
+
+def test_learning_rate_decay_spans_the_run(tiny_run):
+    import dataclasses
+
+    config, _, _, run_dir = tiny_run
+    config = dataclasses.replace(
+        config,
+        train=dataclasses.replace(
+            config.train, epochs=3, decay_fraction=0.5, adam_epsilon=1e-9
+        ),
+    )
+    data = APP.load_data(config, run_dir)  # counts the batches for the schedule
+    model = APP.build_model(config, data)
+    schedule = model.optimizer._learning_rate
+    batches = sum(1 for _ in data.train)
+    assert schedule.total_steps == 3 * batches
+    assert schedule.decay_steps == round(1.5 * batches)
+    assert float(schedule(schedule.total_steps)) == pytest.approx(
+        config.train.learning_rate * config.train.decay_to
+    )
+    assert model.optimizer.epsilon == pytest.approx(1e-9)
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["train.decay_fraction=1.5", "train.decay_to=-1", "train.adam_epsilon=0"],
+)
+def test_bad_learning_rate_settings_are_one_line_errors(override):
+    from lstm_keras.runner.config import apply_overrides
+
+    with pytest.raises(ValueError, match=override.split("=")[0]):
+        apply_overrides(APP.presets["default"], [override])

@@ -95,3 +95,21 @@ def test_padding_does_not_change_the_translation_logits():
         translator((padded, decoder_input)),
         atol=1e-5,
     )
+
+
+def test_linear_decay_at_end_holds_then_falls_linearly():
+    schedule = model_lib.LinearDecayAtEnd(4e-3, total_steps=100, decay_steps=40)
+    rates = [float(schedule(step)) for step in (0, 60, 80, 100, 150)]
+    np.testing.assert_allclose(rates, [4e-3, 4e-3, 2.2e-3, 4e-4, 4e-4], rtol=1e-6)
+    constant = model_lib.LinearDecayAtEnd(1e-3, total_steps=10, decay_steps=0)
+    assert float(constant(10)) == pytest.approx(1e-3)
+    clone = model_lib.LinearDecayAtEnd.from_config(schedule.get_config())
+    assert float(clone(80)) == pytest.approx(2.2e-3)
+
+
+def test_compile_translator_passes_adam_epsilon():
+    translator = model_lib.build_translator(
+        ModelConfig(embedding_dim=4, units=4), 10, 10
+    )
+    model_lib.compile_translator(translator, ModelConfig(), 1e-3, epsilon=1e-9)
+    assert translator.optimizer.epsilon == pytest.approx(1e-9)
