@@ -96,7 +96,7 @@ class TimeSeriesApp(App):
         results[name].update(
             evaluation.skill_metrics(results, name, baselines, info.target_names)
         )
-        levels, offsets, _ = self.calibrate(config, info, model_instance)
+        levels, offsets, _ = self.calibrate(config, info, model_instance, outputs)
         if levels:
             calibrated = calibration.apply_offsets(
                 outputs,
@@ -140,7 +140,7 @@ class TimeSeriesApp(App):
         )
         return results
 
-    def calibrate(self, config, info, model_instance):
+    def calibrate(self, config, info, model_instance, test_outputs=None):
         """Conformal calibration: `(levels, offsets [horizon, targets, levels],
         factors [horizon, targets, levels])`, or `((), None, None)` without
         quantiles.
@@ -150,7 +150,8 @@ class TimeSeriesApp(App):
         (`model.calibration_rate`; see `calibration`): `info.test_factors`
         are those each test window used, the returned ones (for the export)
         those reached once every test truth is known. Cached on `info` so
-        that evaluation and export use the same ones.
+        that evaluation and export use the same ones. `test_outputs`: the
+        model's outputs on the test windows, when the caller has them already.
         """
         levels = config.model.quantiles or calibration.interval_levels(
             config.model.intervals
@@ -170,7 +171,9 @@ class TimeSeriesApp(App):
             levels,
         )
         inputs, truth = info.window_arrays("test")
-        outputs = np.asarray(model_instance.predict(inputs, batch_size=512, verbose=0))
+        if test_outputs is None:
+            test_outputs = model_instance.predict(inputs, batch_size=512, verbose=0)
+        outputs = np.asarray(test_outputs)
         static = calibration.apply_offsets(
             outputs,
             calibration.window_scale(inputs, info.num_targets, lag),

@@ -45,8 +45,9 @@ class App(abc.ABC):
 
     Class attributes:
         name: the CLI name (`speech`, `translation`, `timeseries`).
-        config_class: a frozen dataclass whose fields are `data`, `model` and
-            `train` (a `TrainConfig`), each a frozen dataclass with real types.
+        config_class: a frozen `ConfigSection` dataclass whose fields are
+            `data`, `model` and `train` (a `TrainConfig`), each a frozen
+            `ConfigSection` whose field types say what is valid.
             `data` has a `source: str` field (`builtin`, `tfds:NAME`,
             `csv:PATH`, `tsv:PATH`, `folder:PATH`).
         presets: preset name -> config instance; at least `tiny` (seconds, for
