@@ -3,7 +3,9 @@
 Started by `lstm_keras.runner.export.verify_export` as
 `python -I export_check.py SAVED_MODEL REQUESTS.json OUTPUTS.json [MODULE...]`.
 Run by path in isolated mode, it imports nothing from this project (and
-checks that): a SavedModel that needs project code to load is not servable.
+checks that): a SavedModel that needs project code to load is not servable,
+nor one that needs XLA (TF Serving runs XLA only behind an experimental
+flag, `--xla_cpu_compilation_enabled`).
 `MODULE...` are op libraries TF Serving links (e.g. `tensorflow_text`).
 """
 
@@ -23,6 +25,13 @@ def main(argv):
         importlib.import_module(name)
     tensor_proto = type(tf.make_tensor_proto(0))
     loaded = tf.saved_model.load(saved_model)
+    for name, function in loaded.signatures.items():
+        xla = _xla_compiled(function.graph.as_graph_def())
+        if xla:
+            raise SystemExit(
+                f"signature {name!r} runs XLA-compiled functions ({xla[0]}):"
+                " TF Serving runs them only with --xla_cpu_compilation_enabled"
+            )
     with open(request_index, encoding="utf-8") as file:
         requests = json.load(file)
     folder = os.path.dirname(output_index)
@@ -50,6 +59,21 @@ def main(argv):
         raise SystemExit(f"loading the SavedModel imported project code: {imported}")
     with open(output_index, "w", encoding="utf-8") as file:
         json.dump(outputs_index, file)
+
+
+def _xla_compiled(graph_def):
+    """Names of the functions and calls in `graph_def` marked for XLA."""
+
+    def marked(attributes):
+        return "_XlaMustCompile" in attributes and attributes["_XlaMustCompile"].b
+
+    nodes = list(graph_def.node)
+    found = []
+    for function in graph_def.library.function:
+        if marked(function.attr):
+            found.append(function.signature.name)
+        nodes.extend(function.node_def)
+    return found + [node.name for node in nodes if marked(node.attr)]
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import toy_app
 
 from lstm_keras.runner.config import resolve_config
@@ -63,6 +64,22 @@ def test_fresh_process_check_catches_dropout_left_on_in_serving(tmp_path):
     # Nothing a server would load, and no half-written leftovers.
     assert not (tmp_path / "toy").exists() or not os.listdir(tmp_path / "toy")
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+def test_fresh_process_check_rejects_a_signature_that_needs_xla(tmp_path):
+    # TF Serving runs XLA-compiled functions only behind an experimental flag.
+    class CompiledServing(toy_app.ToyApp):
+        def serving_module(self, config, data, model):
+            module = super().serving_module(config, data, model)
+            compiled = tf.function(module._predict, jit_compile=True)
+            spec = tf.TensorSpec([None, config.data.steps, toy_app.FEATURES])
+            module.compiled = module.add_signature("compiled", compiled, [spec])
+            return module
+
+    config = APP.presets["tiny"]
+    data, model = _model(config)
+    with pytest.raises(ValueError, match="runs XLA-compiled functions"):
+        export_app(CompiledServing(), config, data, model, str(tmp_path))
 
 
 def test_verification_compares_with_the_model_given(tmp_path):
