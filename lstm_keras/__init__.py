@@ -14,17 +14,21 @@ _LAYERS = {
     "PeepholeLSTMCell": "lstm_keras.variants",
 }
 
-__all__ = list(_LAYERS)
+# Functions, loaded on first use like the layers.
+_FUNCTIONS = {"portable_graphs": "lstm_keras.portable"}
+
+__all__ = [*_LAYERS, *_FUNCTIONS]
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    if name in _LAYERS:
-        value = getattr(importlib.import_module(_LAYERS[name]), name)
+    module = _LAYERS.get(name) or _FUNCTIONS.get(name)
+    if module:
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'lstm_keras' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_LAYERS])
+    return sorted([*globals(), *__all__])

@@ -34,11 +34,10 @@ class Bidirectional(keras.layers.Bidirectional):
       chosen where the graph runs (on a GPU, for right-padded masks), as the
       unidirectional layer does, so an export serves on CPU and GPU;
     - `"fused"`: elsewhere, the fallback's kernels for both directions in
-      one call (`lstm_keras.fused_bidirectional`): for small layers'
-      inference one XLA-compiled loop carrying both directions (one
-      batched matmul for the two recurrent kernels and one gate
-      computation per step), otherwise two recurrences side by side, one
-      per core, with hand-written whole-sequence backward passes.
+      one call (`lstm_keras.fused_bidirectional`): two recurrences side by
+      side, one per core; in inference each an XLA-compiled loop (not
+      inside `lstm_keras.portable_graphs()`, which exports use), in
+      training with hand-written whole-sequence backward passes.
 
     Anything else (variant cells, recurrent dropout, projections, `stateful`,
     directions configured differently, any wrapped layer other than
@@ -239,8 +238,9 @@ def _run_kernel(implementation, tensors, mask, training):
     `tensors` is `(inputs, backward_inputs, 6 weights, h0, c0)`.
     """
     arguments = tensors if mask is None else (*tensors, mask)
-    # Keras passes training as a Python bool; a tensor or None means "maybe".
-    keep_gates = not isinstance(training, bool) or training
+    # As in Keras, None is inference; a tensor means "maybe" (both paths
+    # give correct gradients, the training one keeps what its backward needs).
+    keep_gates = tf.is_tensor(training) or bool(training)
 
     def unpack(args):
         inputs, backward_inputs, *rest = args

@@ -263,23 +263,12 @@ def _project(time_major, kernel, bias):
 
 
 def _stepper(projected):
-    """`t` -> step t of a precomputed projection.
-
-    A pair `(forward, backward)` of `[time, batch, 4u]` projections in
-    original time order (a bidirectional layer's) gives `[2, batch, 4u]`:
-    the forward direction's step t and the backward one's step `time-1-t`.
-    Compiled with XLA the stacking fuses into the step, where stacking the
-    whole projections up front would copy them.
-    """
-    if isinstance(projected, (tuple, list)):
-        forward, backward = projected
-        last = tf.shape(forward)[0] - 1
-        return lambda t: tf.stack([forward[t], backward[last - t]])
+    """`t` -> step t of a precomputed `[time, batch, 4u]` projection."""
     return lambda t: projected[t]
 
 
 def _time_steps(projected):
-    return tf.shape(tf.nest.flatten(projected)[0])[0]
+    return tf.shape(projected)[0]
 
 
 def _step(z, c, with_factors=False):
@@ -289,7 +278,6 @@ def _step(z, c, with_factors=False):
     `_step_backward` needs, else it is empty.
     """
     units = z.shape[-1] // 4  # static from the kernels, even when c is not
-    # The last axis: the bidirectional loop carries a leading direction axis.
     sigmoid_part, candidate_part = tf.split(z, [3 * units, units], axis=-1)
     gates = tf.sigmoid(sigmoid_part)
     candidate = tf.tanh(candidate_part)
@@ -436,9 +424,7 @@ def _projected_gradient(
 ):
     """Forward over a precomputed projection, and a whole-sequence backward.
 
-    `projected` is `[time, batch, 4u]`, or a bidirectional layer's pair of
-    them (see `_stepper`; the states, mask and recurrent kernel then carry a
-    direction axis, and the gradient is a pair too).
+    `projected` is `[time, batch, 4u]`.
 
     The backward is one reverse loop: per step, `_step_backward` on the saved
     factors and one matmul carrying the gradient to the previous h. It
@@ -455,7 +441,7 @@ def _projected_gradient(
     # The custom gradient replaces autodiff here: unwatched inputs keep a
     # tape from asking the compiled loop for its intermediate values.
     hidden, c_last, saved = forward(
-        *tf.nest.map_structure(tf.stop_gradient, (projected, recurrent_kernel, h0, c0)),
+        *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)),
         mask,
     )
     dc_per_dh, dz_factors, forget_gates = (
@@ -491,14 +477,11 @@ def _projected_gradient(
             maximum_iterations=time_steps,
             parallel_iterations=PARALLEL_ITERATIONS,
         )
-        d_projected = d_projected.stack()  # [time, (directions,) batch, 4u]
+        d_projected = d_projected.stack()  # [time, batch, 4u]
         h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
         d_recurrent_kernel = tf.matmul(
             _steps_as_rows(h_prev), _steps_as_rows(d_projected), transpose_a=True
         )
-        if isinstance(projected, (tuple, list)):
-            # Back to the two projections' own layout (see `_stepper`).
-            d_projected = (d_projected[:, 0], tf.reverse(d_projected[:, 1], [0]))
         return d_projected, d_recurrent_kernel, dh0, dc0
 
     # XLA fuses the reverse loop's small ops: 1.5x faster training steps at
@@ -509,14 +492,8 @@ def _projected_gradient(
 
 
 def _steps_as_rows(values):
-    """`[time, batch, n]` -> `[time * batch, n]`; with a direction axis,
-    `[time, 2, batch, n]` -> `[2, time * batch, n]` (a batched matmul's
-    operand)."""
-    if values.shape.rank == 3:
-        return tf.reshape(values, [-1, values.shape[-1]])
-    directions = values.shape[1]
-    values = tf.transpose(values, [1, 0, 2, 3])
-    return tf.reshape(values, [directions, -1, values.shape[-1]])
+    """`[time, batch, n]` -> `[time * batch, n]`."""
+    return tf.reshape(values, [-1, values.shape[-1]])
 
 
 def _with_gradient(forward_and_backward, mask):

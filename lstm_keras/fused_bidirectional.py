@@ -1,4 +1,4 @@
-"""The kernels of the fused bidirectional LSTM: one loop, or one cuDNN call.
+"""The fused bidirectional LSTM's kernels: a loop per direction, or one cuDNN call.
 
 Both take the two directions' Keras-layout weights and return what the
 unidirectional kernels return, with a direction axis after time: `(hidden
@@ -7,17 +7,16 @@ direction's carried h per step in its own processing order (the backward
 direction's reversed), so that `lstm._keras_outputs` turns either direction
 into Keras's results.
 
-- `bidirectional_lstm` (CPU, and wherever cuDNN cannot run). Inference of
-  small layers (`STACKED_MAX_ELEMENTS`): one `tf.while_loop` whose step
-  carries both directions' states as `[2, batch, units]`, one batched
-  matmul for the two recurrent kernels and one gate computation for both,
-  compiled with XLA (which fuses the step's elementwise work); a gradient
-  of it runs the unidirectional fallback's whole-sequence backward
-  (`fallback._projected_gradient`), which works on that direction axis.
-  Training and larger layers: the two directions as two recurrences side
-  by side in one graph, each the unidirectional fallback's, which the
-  executor runs one per core. On this 2-core machine one stacked
-  recurrence, running on one core, was slower there (docs/performance.md).
+- `bidirectional_lstm` (CPU, and wherever cuDNN cannot run): the two
+  directions as two recurrences side by side in one graph, which the
+  executor runs one per core. Inference with a known batch size runs each
+  as one XLA-compiled loop (per step the input and recurrent matmuls and
+  the gate math fused), outside `lstm_keras.portable_graphs()`; training
+  runs the unidirectional fallback's loops with their hand-written
+  whole-sequence backward. One loop carrying both directions (a batched
+  matmul for the two recurrent kernels per step) was built and measured
+  slower than two side by side at every benchmark shape on 2 cores, and
+  removed (docs/performance.md).
 - `cudnn_bidirectional_lstm` (GPU): one `CudnnRNNV3` call with
   `direction="bidirectional"`.
 """
@@ -26,17 +25,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from lstm_keras import cudnn, fallback
+from lstm_keras import cudnn, fallback, portable
 
 DIRECTIONS = 2
-
-# Inference with at most this many rows x units runs the two directions
-# stacked in one recurrence; anything larger, and training, side by side (two
-# recurrences, one per core, each the unidirectional fallback's). On 2 cores
-# the stacked loop was the fastest forward at B=16, U=128 and slower than
-# side by side at B=64, U=128 and B=32, U=256; in training side by side was
-# faster at every benchmark shape (docs/performance.md).
-STACKED_MAX_ELEMENTS = 2048
 
 
 def bidirectional_lstm(
@@ -52,107 +43,110 @@ def bidirectional_lstm(
             then those of the backward direction, Keras layout.
         h0, c0: `[2, batch, units]`, forward direction first.
         mask: `[batch, time]` bool (any pattern), or None.
-        gradient: `"hand_written"` (training: the loop keeps what the
+        gradient: `"hand_written"` (training: the loops keep what the
             whole-sequence backward needs), `"recompute"` (inference: nothing
-            kept; a gradient, if one is asked for, reruns the forward) or
-            `"autodiff"` (inside `tf.cond`, whose gradient cannot take a
+            kept; a gradient, if one is asked for, reruns the training path)
+            or `"autodiff"` (inside `tf.cond`, whose gradient cannot take a
             custom gradient).
 
     Returns:
         `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
     """
-    batch, units = inputs.shape[0], weights[1].shape[0]
-    stacked = (
+    if (
         gradient == "recompute"
-        and batch is not None
-        and batch * units <= STACKED_MAX_ELEMENTS
+        and inputs.shape[0] is not None
+        and not portable.is_active()
+    ):
+        return _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask)
+    hidden, c_last = zip(
+        *(
+            fallback.classic_lstm(
+                x,
+                *weights[3 * d : 3 * d + 3],
+                h0[d],
+                c0[d],
+                mask,
+                go_backwards=bool(d),
+                # Two whole-sequence backwards, one per core: faster here
+                # than the per-step one narrow inputs use alone.
+                hand_written_gradient=(
+                    "whole_sequence" if gradient == "hand_written" else False
+                ),
+            )
+            for d, x in enumerate((inputs, backward_inputs))
+        ),
+        strict=True,
     )
-    if not stacked:
-        # Side by side: two recurrences, which the executor runs on two cores.
-        hidden, c_last = zip(
-            *(
-                fallback.classic_lstm(
-                    x,
-                    *weights[3 * d : 3 * d + 3],
-                    h0[d],
-                    c0[d],
-                    mask,
-                    go_backwards=bool(d),
-                    # Two whole-sequence backwards, one per core: faster
-                    # here than the per-step one narrow inputs use alone.
-                    hand_written_gradient=(
-                        "whole_sequence" if gradient == "hand_written" else False
-                    ),
-                )
-                for d, x in enumerate((inputs, backward_inputs))
-            ),
-            strict=True,
-        )
-        return tf.stack(hidden, axis=1), tf.stack(c_last)
-    kernels, recurrent_kernels, biases = (
-        [fallback.keras_to_internal_gates(w) for w in weights[k::3]] for k in range(3)
-    )
-    # Both projections in original time order: the backward direction's
-    # steps are read from the end (`fallback._stepper`).
-    projected = tuple(
-        fallback._project(fallback.processing_order(x, None, False)[0], k, b)
-        for x, k, b in zip((inputs, backward_inputs), kernels, biases, strict=True)
-    )
-    if mask is not None:
-        mask = tf.stack(
-            [fallback.processing_order_mask(mask, backwards) for backwards in (0, 1)],
-            axis=1,
-        )  # [time, 2, batch]
-    # Stacked: one recurrence carrying both directions.
-    return _recurrence(projected, tf.stack(recurrent_kernels), h0, c0, mask)
+    return tf.stack(hidden, axis=1), tf.stack(c_last)
 
 
-def _recurrence(projected, recurrent_kernel, h0, c0, mask):
-    """The stacked recurrence over both projections (see `fallback._stepper`),
-    compiled with XLA and keeping nothing for a backward pass; a gradient,
-    if one is asked for, reruns it keeping the factors and runs the
-    whole-sequence backward."""
+def _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask):
+    """Inference: each direction one XLA-compiled loop, side by side.
 
-    def with_backward(*tensors):
-        """`fallback._projected_gradient` over flat tensors."""
-        results, backward = fallback._projected_gradient(
-            tensors[:2], *tensors[2:], mask, compile_forward=True
-        )
-        return results, lambda *d: tf.nest.flatten(backward(*d))
+    Nothing is kept for a backward pass; a gradient, if one is asked for,
+    reruns the training path and differentiates it.
+    """
 
     @tf.custom_gradient
-    def recompute(*tensors):
-        flat = [tf.stop_gradient(t) for t in tensors]
-        hidden, c_last = _compiled_forward_only(tuple(flat[:2]), *flat[2:], mask)
+    def run(*tensors):
+        hidden, c_last = _compiled_directions(*tensors, mask)
 
         def grad(d_hidden, d_c_last):
-            _, backward = with_backward(*tensors)
-            return backward(
-                tf.zeros_like(hidden) if d_hidden is None else d_hidden,
-                tf.zeros_like(c_last) if d_c_last is None else d_c_last,
+            # Fresh copies: `inputs` and `backward_inputs` may be one tensor,
+            # whose gradient must be split between the two positions.
+            fresh = [tf.identity(t) for t in tensors]
+            with tf.GradientTape() as tape:
+                tape.watch(fresh)
+                x, backward_x, *rest = fresh
+                results = bidirectional_lstm(
+                    x, backward_x, rest[:6], *rest[6:], mask, "hand_written"
+                )
+            return tape.gradient(
+                results,
+                fresh,
+                output_gradients=[d_hidden, d_c_last],
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
             )
 
         return (hidden, c_last), grad
 
-    return recompute(*projected, recurrent_kernel, h0, c0)
+    return run(inputs, backward_inputs, *weights, h0, c0)
 
 
-def _forward_only(projected, recurrent_kernel, h0, c0, mask):
-    """The loop without what a backward pass needs."""
+def _compiled_directions(inputs, backward_inputs, *rest):
+    weights, (h0, c0, mask) = rest[:6], rest[6:]
+    hidden, c_last = zip(
+        *(
+            _compiled_direction(
+                x, *weights[3 * d : 3 * d + 3], h0[d], c0[d], mask, bool(d)
+            )
+            for d, x in enumerate((inputs, backward_inputs))
+        ),
+        strict=True,
+    )
+    return tf.stack(hidden, axis=1), tf.stack(c_last)
+
+
+def _direction(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
+    """One direction's inference loop, the input matmul in the loop."""
+    kernel, recurrent_kernel, bias = (
+        fallback.keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
+    )
+    time_major, mask = fallback.processing_order(inputs, mask, go_backwards)
+    time_steps = tf.shape(time_major)[0]
+    # Under XLA the per-step input matmul was faster than one up front at
+    # every benchmark shape, wide inputs included (docs/performance.md).
+    step_inputs = fallback._per_step_projection(time_major, kernel, bias, time_steps)
     hidden, c_last, _ = fallback._forward(
-        [fallback._stepper(projected)],
-        fallback._time_steps(projected),
-        recurrent_kernel,
-        [h0],
-        [c0],
-        [mask],
+        [step_inputs], time_steps, recurrent_kernel, [h0], [c0], [mask]
     )
     return hidden[0], c_last[0]
 
 
-# XLA fuses each step's elementwise work into one kernel and runs the loop
-# without the executor's per-op cost (docs/performance.md).
-_compiled_forward_only = tf.function(_forward_only, jit_compile=True, autograph=False)
+# XLA fuses each step's matmuls and elementwise work and runs the loop
+# without the executor's per-op cost; two such calls, one per direction, run
+# on the two cores. Defined once, so that eager calls reuse its traces.
+_compiled_direction = tf.function(_direction, jit_compile=True, autograph=False)
 
 
 def bidirectional_params(weights):

@@ -343,8 +343,9 @@ class LSTM(keras.layers.RNN):
             projection = args.pop() if has_projection else None
             return (*args, mask_arg), projection
 
-        # Keras passes training as a Python bool; a tensor means "maybe".
-        keep_gates = not isinstance(training, bool) or training
+        # As in Keras, None is inference; a tensor means "maybe" (both paths
+        # give correct gradients, the training one keeps what its backward needs).
+        keep_gates = tf.is_tensor(training) or bool(training)
 
         def run_fused(*args, hand_written_gradient=keep_gates):
             args, projection = unpack(args)

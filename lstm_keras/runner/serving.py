@@ -15,6 +15,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from lstm_keras.portable import portable_graphs
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -58,7 +60,10 @@ class ServingModule(tf.Module):
         traced = tf.function(
             function, input_signature=input_signature, autograph=autograph
         )
-        self._signature_functions[name] = traced.get_concrete_function(**keyword_specs)
+        # No XLA in what TF Serving will run (see `lstm_keras.portable`).
+        with portable_graphs():
+            concrete = traced.get_concrete_function(**keyword_specs)
+        self._signature_functions[name] = concrete
         return traced
 
     def serving_signatures(self) -> dict[str, Any]:

@@ -54,12 +54,15 @@ def _assert_same(ours, theirs, atol=1e-5):
         np.testing.assert_allclose(a, b, atol=atol)
 
 
-@pytest.fixture(params=["stacked", "side_by_side"])
-def layout(request, monkeypatch):
-    """Both ways the fused loop runs the directions (by size) in inference."""
-    if request.param == "side_by_side":
-        monkeypatch.setattr(fused_bidirectional, "STACKED_MAX_ELEMENTS", 0)
-    return request.param
+@pytest.fixture(params=["compiled", "portable"])
+def layout(request):
+    """Both ways the fused loop runs inference: XLA-compiled, or without XLA
+    (inside `portable_graphs()`)."""
+    if request.param == "portable":
+        with lstm_keras.portable_graphs():
+            yield request.param
+    else:
+        yield request.param
 
 
 @pytest.mark.parametrize("mask_name", list(masks()))
@@ -402,3 +405,34 @@ def test_bidirectional_params_hold_each_direction_in_turn():
     forward = cudnn.canonical_params(*weights[:3]).numpy()
     backward = cudnn.canonical_params(*weights[3:]).numpy()
     np.testing.assert_array_equal(params, np.concatenate([forward, backward]))
+
+
+def _xla_functions(concrete):
+    """Names of the XLA-compiled functions a traced call runs."""
+    library = concrete.graph.as_graph_def().library.function
+    return [
+        f.signature.name
+        for f in library
+        if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b
+    ]
+
+
+def test_inference_runs_compiled_loops_except_in_portable_graphs():
+    ours, _ = _pair(return_sequences=True)
+    x = tf.constant(random_inputs())
+
+    def trace(spec, **kwargs):
+        return tf.function(lambda x: ours(x, **kwargs)).get_concrete_function(spec)
+
+    # Training unspecified is inference, as in Keras: each direction's loop
+    # compiled, nothing kept for a backward pass.
+    compiled = _xla_functions(trace(x))
+    assert any("_direction" in name for name in compiled), compiled
+    assert not any("keeping_factors" in name for name in compiled)
+    with lstm_keras.portable_graphs():
+        portable = trace(x, training=False)
+    assert not _xla_functions(portable)
+    # A serving signature's unknown batch size: no XLA either.
+    spec = tf.TensorSpec([None, TIME, FEATURES], tf.float32)
+    assert not _xla_functions(trace(spec, training=False))
+    np.testing.assert_allclose(portable(x), ours(x), atol=1e-5)
