@@ -129,6 +129,8 @@ class ModelConfig(ConfigSection):
         instance_norm: normalize each window by its own mean and standard
             deviation inside the graph (per feature; the forecast is scaled
             back), so that levels the training split never saw look familiar.
+            Under the linear base, the base reads the window as it comes and
+            the LSTM's correction is scaled by the window's spread.
     """
 
     section_key = "model"
