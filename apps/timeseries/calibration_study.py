@@ -25,7 +25,7 @@ from lstm_keras.runner.training import load_trained
 from . import calibration, evaluation
 from .app import APP, _lag, _origin_steps
 
-RATES = (0.005, 0.01, 0.02, 0.05)
+RATES = (0.01, 0.02, 0.03, 0.06)
 
 
 def _arrays(info, model, split):

@@ -114,10 +114,12 @@ class ModelConfig(ConfigSection):
             model: its quantiles at (1 - p) / 2 and (1 + p) / 2 (and 0.5) come
             from the validation residuals (conformal calibration). Empty: no
             quantiles. A quantile model's own levels are calibrated the same way.
-        calibration_rate: how fast the conformal offsets track the errors
-            through the test split's origins as their truths arrive (online
-            quantile tracking, in units of the validation scores' 10-90%
-            range); 0 keeps the validation split's offsets fixed.
+        calibration_rate: how fast the bands' widths track the errors
+            through the test split's origins as their truths arrive: the
+            step of the log of a band's width factor per step of time (per
+            hour) and unit of miss, averaged over the series that share
+            that time (see `calibration`); 0 keeps the validation split's
+            bands fixed.
         members: a seed ensemble: this many single-shot models from different
             initial weights, trained side by side (each on its own loss) on
             the same batches; the forecast is their mean.
@@ -127,6 +129,8 @@ class ModelConfig(ConfigSection):
         instance_norm: normalize each window by its own mean and standard
             deviation inside the graph (per feature; the forecast is scaled
             back), so that levels the training split never saw look familiar.
+            Under the linear base, the base reads the window as it comes and
+            the LSTM's correction is scaled by the window's spread.
     """
 
     section_key = "model"
@@ -139,7 +143,7 @@ class ModelConfig(ConfigSection):
     loss: Literal["mse", "mae", "huber"] = "mse"
     quantiles: tuple[_OpenProbability, ...] = ()
     intervals: tuple[_OpenProbability, ...] = (0.5, 0.8)
-    calibration_rate: Probability = 0.01
+    calibration_rate: Probability = 0.03
     instance_norm: bool = False
     residual_base: Literal["last_value", "linear"] = "last_value"
     members: PositiveInt = 1
@@ -156,10 +160,6 @@ class ModelConfig(ConfigSection):
                 raise ValueError(
                     f"{setting} needs model.kind=single_shot; got kind={self.kind}"
                 )
-        if self.residual_base != "last_value" and self.instance_norm:
-            raise ValueError(
-                "model.residual_base=linear needs model.instance_norm=false"
-            )
         levels = self.quantiles
         if levels and (0.5 not in levels or list(levels) != sorted(set(levels))):
             raise ValueError(

@@ -173,19 +173,24 @@ def build_single_shot(
     )(hidden)
     # [batch, horizon, num_targets, outputs_per_target]
     forecast = keras.layers.Reshape((horizon, num_targets, outputs_per_target))(flat)
-    if residual and linear_base is not None:
+    on_linear = residual and linear_base is not None
+    if on_linear:
         base = keras.layers.Dense(
             horizon * num_targets, trainable=False, name="linear_base"
         )
-        flat_window = keras.layers.Flatten()(window)
-        base_flat = base(flat_window)
+        # The linear base was fitted on the windows as they come (training
+        # statistics), not on the instance-normalized ones.
+        base_flat = base(keras.layers.Flatten()(inputs))
         weights = linear_base.weights.astype("float32")
         base.set_weights([weights[:-1], weights[-1]])
         base_forecast = keras.layers.Reshape((horizon, num_targets, 1))(base_flat)
+        if instance_norm:
+            # The head's correction is in units of the window's own spread.
+            forecast = forecast * ops.expand_dims(spread[..., :num_targets], -1)
         forecast = forecast + base_forecast
     elif residual:
         forecast = forecast + ops.expand_dims(_last_targets(window, num_targets), -1)
-    if instance_norm:
+    if instance_norm and not on_linear:
         forecast = forecast * ops.expand_dims(
             spread[..., :num_targets], -1
         ) + ops.expand_dims(center[..., :num_targets], -1)

@@ -58,7 +58,7 @@ def _inside(quantiles, truth, low, high):
 def test_tracking_holds_the_intervals_when_the_errors_change(error_scale):
     rng = np.random.default_rng(1)
     levels, static, truth, origins = _tracking_case(rng, 6000, 2, 3, error_scale)
-    used, final = calibration.track_factors(static, truth, origins, levels, 0.01)
+    used, final = calibration.track_factors(static, truth, origins, levels, 0.02)
     median = static[..., 2:3]
     tracked = np.sort(median + (static - median) * used, axis=-1)
     # Static bands hold 80% / 50% only when the errors keep their scale.
@@ -81,20 +81,23 @@ def _track_by_hand(static, truth, origins, levels, rate):
     horizon = truth.shape[1]
     pairs = {0: (0, 4), 4: (0, 4), 1: (1, 3), 3: (1, 3)}
     for time in range(origins.min(), origins.max() + horizon + 1):
-        for window in np.flatnonzero(origins < time):
-            step = time - origins[window] - 1
-            if step >= horizon:
-                continue
-            factors = np.exp(used[window, step, 0])
-            bands = (
-                median[window, step, 0]
-                + (static[window, step, 0] - median[window, step, 0]) * factors
-            )
-            value = truth[window, step, 0]
-            for low, high in ((0, 4), (1, 3)):
-                miss = value < bands[low] or value > bands[high]
-                change = rate * (miss - 2 * levels[low])
-                log_factor[step, 0, [low, high]] += change
+        changes = np.zeros_like(log_factor)
+        for step in range(horizon):
+            # The truths of this step arriving now, one per series: their
+            # mean miss moves the factor once.
+            windows = np.flatnonzero(origins == time - step - 1)
+            for window in windows:
+                factors = np.exp(used[window, step, 0])
+                bands = (
+                    median[window, step, 0]
+                    + (static[window, step, 0] - median[window, step, 0]) * factors
+                )
+                value = truth[window, step, 0]
+                for low, high in ((0, 4), (1, 3)):
+                    miss = value < bands[low] or value > bands[high]
+                    change = rate * (miss - 2 * levels[low]) / len(windows)
+                    changes[step, 0, [low, high]] += change
+        log_factor += changes
         for window in np.flatnonzero(origins == time):
             used[window] = log_factor
     assert set(pairs) | {2} == set(range(5))
@@ -108,6 +111,19 @@ def test_tracking_equals_a_loop_over_time():
     expected_used, expected_final = _track_by_hand(static, truth, origins, levels, 0.05)
     np.testing.assert_allclose(used, expected_used, rtol=1e-5)
     np.testing.assert_allclose(final, expected_final, rtol=1e-5)
+
+
+def test_tracking_rate_is_per_step_of_time_whatever_the_number_of_series():
+    rng = np.random.default_rng(4)
+    levels, static, truth, origins = _tracking_case(rng, 80, 1, 4, 1.5)
+    one = calibration.track_factors(static, truth, origins, levels, 0.05)
+    # The same series three times over: the same factors, not three times
+    # the step.
+    copies = [np.concatenate([array] * 3) for array in (static, truth, origins)]
+    three = calibration.track_factors(*copies, levels, 0.05)
+    np.testing.assert_allclose(three[0], np.concatenate([one[0]] * 3), rtol=1e-6)
+    np.testing.assert_allclose(three[1], one[1], rtol=1e-6)
+    assert not np.allclose(one[1], 1.0)
 
 
 def test_tracking_uses_only_truths_known_at_the_origin():

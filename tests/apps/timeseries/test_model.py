@@ -162,6 +162,29 @@ def test_instance_norm_and_linear_base_start_from_their_baselines():
     np.testing.assert_allclose(
         based.predict(inputs, verbose=0), linear.predict(inputs), atol=1e-5
     )
+    # Both: the LSTM sees the window in its own units and the head's change
+    # to the linear forecast is in units of the window's spread.
+    both = model.build_single_shot(
+        8,
+        5,
+        2,
+        4,
+        units=6,
+        linear_base=linear,
+        instance_norm=True,
+        num_time_features=2,
+    )
+    np.testing.assert_allclose(
+        both.predict(inputs, verbose=0), linear.predict(inputs), atol=1e-5
+    )
+    head = both.get_layer("head")
+    head.set_weights([head.get_weights()[0], np.ones_like(head.get_weights()[1])])
+    spread = np.maximum(inputs[..., :2].std(axis=1), model.INSTANCE_MIN_STD)
+    np.testing.assert_allclose(
+        both.predict(inputs, verbose=0) - linear.predict(inputs),
+        np.repeat(spread[:, None, :], 4, axis=1),
+        atol=1e-4,
+    )
     # The linear base is frozen: only the LSTM and the head train.
     frozen = {id(w) for w in based.get_layer("linear_base").weights}
     assert len(frozen) == 2
