@@ -3,8 +3,9 @@
 Apps build on three names from here: `App` (the contract an app implements),
 `AppData` (its prepared data) and `TrainConfig` (the `train.*` keys), plus
 `ConfigSection` and the bound types for their own config sections, and
-`ServingModule` for their serving signatures. The runner never imports the
-layer's modules, and the layer never imports the runner.
+`ServingModule` for their serving signatures. The layer never imports the
+runner; the runner imports only the layer's `portable_graphs` (exports are
+traced without XLA).
 
     cli.py            `lstm-keras` (also `python -m lstm_keras`)
     commands.py       train / evaluate / export / predict, as functions
