@@ -47,8 +47,11 @@ class DataConfig(ConfigSection):
         microphone_probability: builtin corpus: share through a cheap
             microphone (band limits, tilt).
         noise_probability: builtin corpus: share of training clips with
-            noise (validation and test clips: always 80 % at 5-35 dB SNR, so
-            their accuracy is comparable across training settings).
+            noise mixed in by the generator (validation and test clips:
+            always 80 % at 5-35 dB SNR, so their accuracy is comparable
+            across training settings). The `default` preset sets 0: the
+            input pipeline's background noise is noise enough, and the two
+            together raised false accepts on real speech.
         snr_db: builtin corpus: (low, high) SNR of that noise in dB.
         speed: builtin corpus: (low, high) range of each speaker's speed
             factor (resampled playback); `[1, 1]` turns it off.
@@ -210,13 +213,16 @@ PRESETS = {
     ),
     # `make demo`: the built-in corpus, 12 labels, minutes on a 2-core CPU.
     "default": SpeechConfig(
-        data=DataConfig(),
+        # Lighter training noise: no generator noise, half the input
+        # pipeline's (validation and test clips keep theirs). Fewer false
+        # accepts on real speech at the same synthetic test accuracy.
+        data=DataConfig(noise_probability=0.0, background_volume=0.05),
         # PCEN: level and channel (phone, microphone) cancel per band.
         model=ModelConfig(features="pcen"),
-        # The rooms and phone lines make training clips harder: 20 epochs
-        # (the 15-minute budget's headroom; 14 gave 92.2 % on unseen voices).
+        # The rooms and phone lines make training clips harder: 30 epochs
+        # (the 15-minute budget's headroom; 20 gave 94.6 % on unseen voices).
         train=TrainConfig(
-            epochs=20, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+            epochs=30, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
         ),
     ),
     # Real Speech Commands v2 (folder:PATH or tfds:speech_commands) on a GPU.
