@@ -17,11 +17,11 @@ is generated on the user's machine by three offline engines:
 Every speaker also has a speed factor (resampled playback: pitch and formants
 move together, as between a longer and a shorter vocal tract), and each clip
 jitters all of these. Training clips then go through the acoustic world of
-real recordings (`speech_acoustics`): a simulated room, noise at 5-35 dB SNR
-(generated noise or real babble), a telephone channel with mu-law coding or
-a cheap microphone, and a random level (validation and test clips get the
-noise and level only). Real human words in other languages
-(`speech_real`, from Debian packages) join `_unknown_` in training.
+real recordings (`speech_acoustics`): a simulated room, noise (by default at
+5-35 dB SNR; generated noise or real babble), a telephone channel with mu-law
+coding or a cheap microphone, and a random level (validation and test clips
+get only noise, always the default's, and level). Real human words in other
+languages (`speech_real`, from Debian packages) join `_unknown_` in training.
 
 Speakers are split into train, validation and test, so test speakers are
 never heard in training (speaker-independent, like the real dataset, whose
@@ -107,6 +107,12 @@ FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
 REAL_FOLDER = "real_speech"
 BABBLE_FILE = "babble_noise.wav"
 
+# Validation and test clips: noise at these settings whatever the training
+# noise, so the synthetic test accuracy of every training setting is measured
+# on the same kind of clips.
+TEST_NOISE_PROBABILITY = 0.8
+TEST_SNR_DB = (5.0, 35.0)
+
 # Fields added to SynthConfig after GENERATOR_VERSION 4, with their defaults.
 _LATER_FIELDS = {"level": (0.1, 0.9)}
 
@@ -136,8 +142,10 @@ class SynthConfig:
         foreign_fraction: share of speakers using a non-English voice.
         validation_fraction: share of speakers in the validation split.
         test_fraction: share of speakers in the test split.
-        noise_probability: chance that a clip gets background noise mixed in.
-        snr_db: (low, high) signal-to-noise ratio range for that noise.
+        noise_probability: chance that a training clip gets background noise
+            mixed in (validation and test clips: `TEST_NOISE_PROBABILITY`).
+        snr_db: (low, high) signal-to-noise ratio range for that noise
+            (validation and test clips: `TEST_SNR_DB`).
         speed: (low, high) range of each speaker's speed factor.
         room_probability: chance a training clip is heard in a simulated room.
         telephone_probability: chance a training clip goes through the phone
@@ -192,6 +200,10 @@ class SynthConfig:
             raise ValueError(
                 f"SynthConfig.speed must be 0 < low <= high: {self.speed}."
             )
+        if not self.snr_db[0] <= self.snr_db[1]:
+            raise ValueError(
+                f"SynthConfig.snr_db must be [low, high] in dB: {self.snr_db}."
+            )
         if not 0 < self.level[0] <= self.level[1] <= 1:
             raise ValueError(
                 f"SynthConfig.level must be 0 < low <= high <= 1: {self.level}."
@@ -241,6 +253,12 @@ class SynthConfig:
         for name, default in _LATER_FIELDS.items():
             if fields[name] == default:
                 del fields[name]
+        if (self.noise_probability, self.snr_db) != (
+            TEST_NOISE_PROBABILITY,
+            TEST_SNR_DB,
+        ):
+            # Before this key, noise settings applied to every split.
+            fields["test_noise"] = [TEST_NOISE_PROBABILITY, *TEST_SNR_DB]
         payload = json.dumps({"version": GENERATOR_VERSION, **fields}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:12]
 
@@ -526,8 +544,9 @@ def _record(
     """Places speech at a random offset in 1 s and adds room, noise, channel.
 
     Rooms and channels are for training clips only: validation and test clips
-    keep only the noise, so the synthetic test accuracy means what it meant
-    before; how the model copes with real rooms and phones is measured on
+    keep only the noise (always `TEST_NOISE_PROBABILITY` at `TEST_SNR_DB`), so
+    the synthetic test accuracy means what it meant before, for any training
+    noise; how the model copes with real rooms and phones is measured on
     real speech and on the test clips through a phone line (`real_check`).
     """
     speech = speech[: int(CLIP_SAMPLES * 0.95)]
@@ -538,8 +557,13 @@ def _record(
     if training and rng.uniform() < config.room_probability:
         rooms = _room_bank(config.seed)
         clip = speech_acoustics.reverberate(clip, rooms[rng.integers(len(rooms))])
-    if rng.uniform() < config.noise_probability:
-        snr_db = rng.uniform(*config.snr_db)
+    noise_probability, snr_range = (
+        (config.noise_probability, config.snr_db)
+        if training
+        else (TEST_NOISE_PROBABILITY, TEST_SNR_DB)
+    )
+    if rng.uniform() < noise_probability:
+        snr_db = rng.uniform(*snr_range)
         speech_rms = np.sqrt(np.mean(speech**2))
         kinds = NOISE_KINDS + (("babble",) if babble is not None else ())
         kind = str(rng.choice(kinds))

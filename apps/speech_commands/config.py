@@ -46,8 +46,13 @@ class DataConfig(ConfigSection):
             mu-law phone channel.
         microphone_probability: builtin corpus: share through a cheap
             microphone (band limits, tilt).
-        noise_probability: builtin corpus: share of clips (every split) with
-            noise at 5-35 dB SNR.
+        noise_probability: builtin corpus: share of training clips with
+            noise mixed in by the generator (validation and test clips:
+            always 80 % at 5-35 dB SNR, so their accuracy is comparable
+            across training settings). The `default` preset sets 0: the
+            input pipeline's background noise is noise enough, and the two
+            together raised false accepts on real speech.
+        snr_db: builtin corpus: (low, high) SNR of that noise in dB.
         speed: builtin corpus: (low, high) range of each speaker's speed
             factor (resampled playback); `[1, 1]` turns it off.
         level: builtin corpus: (low, high) range of each clip's peak level.
@@ -85,6 +90,7 @@ class DataConfig(ConfigSection):
     telephone_probability: Probability = 0.25
     microphone_probability: Probability = 0.25
     noise_probability: Probability = 0.8
+    snr_db: tuple[float, float] = (5.0, 35.0)
     speed: tuple[PositiveFloat, PositiveFloat] = (0.88, 1.15)
     level: tuple[PositiveFloat, PositiveFloat] = (0.1, 0.9)
     extra_unknown: tuple[str, ...] = ()
@@ -102,7 +108,7 @@ class DataConfig(ConfigSection):
     def check(self):
         if not self.words:
             raise ValueError("data.words is empty: name at least one command word")
-        for name in ("speed", "level"):
+        for name in ("speed", "level", "snr_db"):
             low, high = getattr(self, name)
             if low > high:
                 raise ValueError(f"data.{name} must be [low, high]; got {[low, high]}")
@@ -207,13 +213,18 @@ PRESETS = {
     ),
     # `make demo`: the built-in corpus, 12 labels, minutes on a 2-core CPU.
     "default": SpeechConfig(
-        data=DataConfig(),
-        # PCEN: level and channel (phone, microphone) cancel per band.
-        model=ModelConfig(features="pcen"),
-        # The rooms and phone lines make training clips harder: 20 epochs
-        # (the 15-minute budget's headroom; 14 gave 92.2 % on unseen voices).
+        # Lighter training noise: no generator noise, half the input
+        # pipeline's (validation and test clips keep theirs). Fewer false
+        # accepts on real speech at the same synthetic test accuracy.
+        data=DataConfig(noise_probability=0.0, background_volume=0.05),
+        # PCEN: level and channel (phone, microphone) cancel per band. A
+        # command needs probability 0.5: chosen on validation only (the
+        # largest threshold within 0.5 points of its best accuracy).
+        model=ModelConfig(features="pcen", command_threshold=0.5),
+        # The rooms and phone lines make training clips harder: 30 epochs
+        # (the 15-minute budget's headroom; 20 gave 94.6 % on unseen voices).
         train=TrainConfig(
-            epochs=20, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
+            epochs=30, batch_size=64, learning_rate=2e-3, early_stopping_patience=4
         ),
     ),
     # Real Speech Commands v2 (folder:PATH or tfds:speech_commands) on a GPU.

@@ -187,6 +187,7 @@ def load_builtin(config: SpeechConfig) -> Corpus:
         telephone_probability=data.telephone_probability,
         microphone_probability=data.microphone_probability,
         noise_probability=data.noise_probability,
+        snr_db=data.snr_db,
         speed=data.speed,
         level=data.level,
         real_unknown=data.real_unknown,

@@ -201,15 +201,56 @@ def test_cache_key_of_a_later_field_counts_only_when_set():
     assert dataclasses.replace(TINY, level=(0.5, 0.5)).cache_key() != TINY.cache_key()
 
 
+DRY = dict(room_probability=0.0, telephone_probability=0.0, microphone_probability=0.0)
+
+
 def test_fixed_level_and_no_noise_record_clean_clips_at_that_peak():
-    config = dataclasses.replace(TINY, level=(0.5, 0.5), noise_probability=0.0)
+    config = dataclasses.replace(TINY, level=(0.5, 0.5), noise_probability=0.0, **DRY)
     speech = np.sin(np.linspace(0, 200 * np.pi, 8000))
     rng = np.random.default_rng(0)
     for _ in range(5):
-        clip = speech_synth._record(speech, rng, config, None, training=False)
+        clip = speech_synth._record(speech, rng, config, None, training=True)
         assert np.abs(clip).max() == pytest.approx(0.5, rel=1e-6)
         # Nothing but the placed speech: zeros outside it.
         assert np.count_nonzero(clip) <= speech.size
+
+
+def test_test_clips_get_the_test_noise_whatever_the_training_noise():
+    config = dataclasses.replace(TINY, noise_probability=0.0, snr_db=(60.0, 60.0))
+    speech = np.sin(np.linspace(0, 200 * np.pi, 8000))
+    rng = np.random.default_rng(0)
+    clips = [
+        speech_synth._record(speech, rng, config, None, training=False)
+        for _ in range(40)
+    ]
+    noisy = np.mean([np.count_nonzero(c) > speech.size for c in clips])
+    assert noisy == pytest.approx(speech_synth.TEST_NOISE_PROBABILITY, abs=0.2)
+    assert config.cache_key() != dataclasses.replace(TINY).cache_key()
+
+
+def test_training_noise_has_the_configured_snr(monkeypatch):
+    def white(kind, num_samples, rng):
+        noise = rng.standard_normal(num_samples)
+        return (noise / np.sqrt(np.mean(noise**2))).astype(np.float32)
+
+    monkeypatch.setattr(speech_synth, "make_noise", white)
+    config = dataclasses.replace(
+        TINY, noise_probability=1.0, snr_db=(20.0, 20.0), **DRY
+    )
+    speech = np.sin(np.linspace(0, 800 * np.pi, 8000))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        clip = speech_synth._record(speech, rng, config, None, training=True)
+        # Find the speech by its sine: the loudest half-second window.
+        energy = np.convolve(
+            clip.astype(np.float64) ** 2, np.ones(speech.size), "valid"
+        )
+        start = int(np.argmax(energy))
+        inside = clip[start : start + speech.size]
+        outside = np.concatenate([clip[:start], clip[start + speech.size :]])
+        noise_power = np.mean(outside.astype(np.float64) ** 2)
+        speech_power = np.mean(inside.astype(np.float64) ** 2) - noise_power
+        assert 10 * np.log10(speech_power / noise_power) == pytest.approx(20, abs=0.5)
 
 
 def _spectral_slope(noise):
@@ -248,7 +289,7 @@ def test_espeak_speaks_english_voices_at_22050_hz():
     [{"words": ()}, {"words": ("yes", "yes")}, {"words": ("y3s",)}, {"num_speakers": 2},
      {"validation_fraction": 0.6, "test_fraction": 0.5}, {"engines": ("flite",)},
      {"engines": ("espeak", "sapi")}, {"speed": (1.2, 1.1)}, {"level": (0.5, 1.2)},
-     {"level": (0.0, 0.5)}, {"noise_probability": 1.5},
+     {"level": (0.0, 0.5)}, {"noise_probability": 1.5}, {"snr_db": (30, 10)},
      {"telephone_probability": 0.7, "microphone_probability": 0.5}],
 )  # fmt: skip
 def test_config_rejects_bad_values(kwargs):

@@ -187,14 +187,14 @@ def test_builtin_corpus_options_reach_the_generator(monkeypatch, tmp_path):
     config = SpeechConfig(
         data=DataConfig(
             extra_unknown=("top", "cat"), level=(0.5, 0.5), speed=(1, 1),
-            noise_probability=0.0,
+            noise_probability=0.0, snr_db=(10, 40),
         )
     )  # fmt: skip
     with pytest.raises(RuntimeError, match="stop here"):
         data.load_corpus(config)
     synth = seen["config"]
     assert synth.level == (0.5, 0.5) and synth.speed == (1.0, 1.0)
-    assert synth.noise_probability == 0.0
+    assert synth.noise_probability == 0.0 and synth.snr_db == (10.0, 40.0)
     # "cat" is already a Speech Commands word: not added twice.
     assert synth.unknown_words.count("cat") == 1 and "top" in synth.unknown_pool
     assert "yes" not in synth.unknown_pool
@@ -203,3 +203,5 @@ def test_builtin_corpus_options_reach_the_generator(monkeypatch, tmp_path):
 def test_speed_and_level_need_two_values():
     with pytest.raises(ValueError, match="'data.speed' expects a list of 2 items"):
         DataConfig(speed=(1.0,))
+    with pytest.raises(ValueError, match=r"data.snr_db must be \[low, high\]"):
+        DataConfig(snr_db=(40.0, 10.0))
