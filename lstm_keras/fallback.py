@@ -33,6 +33,8 @@ import os
 
 import tensorflow as tf
 
+from lstm_keras import portable
+
 # How many loop iterations TensorFlow may run ahead: the per-step input
 # matmuls of coming steps overlap with the recurrence (Keras uses 32 too).
 PARALLEL_ITERATIONS = 32
@@ -160,8 +162,21 @@ def classic_lstm(
     a custom gradient's captures; `"whole_sequence"` uses the whole-sequence
     backward whatever the width. `projection` (LSTMP's `[units, proj_units]`
     kernel) projects each step's h, as cuDNN's `num_proj`; that path is
-    always differentiated by autodiff.
+    always differentiated by autodiff. `"recompute"` is inference: with a
+    known batch size, outside `lstm_keras.portable_graphs()`, it runs
+    XLA-compiled loops (`_compiled_inference`), else as False.
     """
+    if hand_written_gradient == "recompute":
+        if (
+            projection is None
+            and inputs.shape[0] is not None
+            and not portable.is_active()
+            and not _compiled_by_xla()
+        ):
+            return _compiled_inference(
+                inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards
+            )
+        hand_written_gradient = False
     kernel, recurrent_kernel, bias = (
         keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
     )
@@ -192,6 +207,76 @@ def classic_lstm(
         lambda: _parts_loop(*arguments, chains, projection),
         lambda: _parts_loop(*arguments, 1, projection),
     )
+
+
+def _compiled_inference(
+    inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards
+):
+    """Inference: each batch part (`batch_chains`) one XLA-compiled loop,
+    side by side, one per core. Nothing is kept for a backward pass; a
+    gradient, if one is asked for, reruns the training path and
+    differentiates it."""
+    chains = batch_chains(inputs.shape[0], recurrent_kernel.shape[0])
+
+    @tf.custom_gradient
+    def run(*tensors):
+        # Unwatched: a tape would ask the compiled loop for its intermediate
+        # values (TensorLists cannot leave XLA).
+        x, kernel, recurrent_kernel, bias, h0, c0 = (
+            tf.stop_gradient(t) for t in tensors
+        )
+        parts = [
+            compiled_inference_loop(
+                x, kernel, recurrent_kernel, bias, h, c, m, go_backwards
+            )
+            for x, h, c, m in zip(
+                *(split_batch(t, chains) for t in (x, h0, c0, mask)), strict=True
+            )
+        ]
+        hidden = tf.concat([h for h, _ in parts], axis=1)
+        c_last = tf.concat([c for _, c in parts], axis=0)
+
+        def grad(d_hidden, d_c_last):
+            fresh = [tf.identity(t) for t in tensors]
+            with tf.GradientTape() as tape:
+                tape.watch(fresh)
+                results = classic_lstm(*fresh, mask, go_backwards)
+            return tape.gradient(
+                results,
+                fresh,
+                output_gradients=[d_hidden, d_c_last],
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            )
+
+        return (hidden, c_last), grad
+
+    return run(inputs, kernel, recurrent_kernel, bias, h0, c0)
+
+
+def _inference_loop(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
+    """One inference loop over Keras-layout weights, the input matmul in
+    the loop: `(hidden [time, batch, units], c_last)`."""
+    kernel, recurrent_kernel, bias = (
+        keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
+    )
+    time_major, mask = processing_order(inputs, mask, go_backwards)
+    time_steps = tf.shape(time_major)[0]
+    # Under XLA the per-step input matmul was faster than one up front at
+    # every benchmark shape, wide inputs included (docs/performance.md).
+    step_inputs = _per_step_projection(time_major, kernel, bias, time_steps)
+    hidden, c_last, _ = _forward(
+        [step_inputs], time_steps, recurrent_kernel, [h0], [c0], [mask]
+    )
+    return hidden[0], c_last[0]
+
+
+# XLA fuses each step's matmuls and elementwise work and runs the loop
+# without the executor's per-op cost; several such calls in one graph (batch
+# parts, or a bidirectional layer's directions) run one per core. Defined
+# once, so that eager calls reuse its traces.
+compiled_inference_loop = tf.function(
+    _inference_loop, jit_compile=True, autograph=False
+)
 
 
 def _parts_loop(

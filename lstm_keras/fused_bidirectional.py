@@ -89,7 +89,10 @@ def _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask):
 
     @tf.custom_gradient
     def run(*tensors):
-        hidden, c_last = _compiled_directions(*tensors, mask)
+        # Unwatched: a tape would ask the compiled loops for their
+        # intermediate values (TensorLists cannot leave XLA).
+        unwatched = [tf.stop_gradient(t) for t in tensors]
+        hidden, c_last = _compiled_directions(*unwatched, mask)
 
         def grad(d_hidden, d_c_last):
             # Fresh copies: `inputs` and `backward_inputs` may be one tensor,
@@ -117,7 +120,7 @@ def _compiled_directions(inputs, backward_inputs, *rest):
     weights, (h0, c0, mask) = rest[:6], rest[6:]
     hidden, c_last = zip(
         *(
-            _compiled_direction(
+            fallback.compiled_inference_loop(
                 x, *weights[3 * d : 3 * d + 3], h0[d], c0[d], mask, bool(d)
             )
             for d, x in enumerate((inputs, backward_inputs))
@@ -125,28 +128,6 @@ def _compiled_directions(inputs, backward_inputs, *rest):
         strict=True,
     )
     return tf.stack(hidden, axis=1), tf.stack(c_last)
-
-
-def _direction(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):
-    """One direction's inference loop, the input matmul in the loop."""
-    kernel, recurrent_kernel, bias = (
-        fallback.keras_to_internal_gates(w) for w in (kernel, recurrent_kernel, bias)
-    )
-    time_major, mask = fallback.processing_order(inputs, mask, go_backwards)
-    time_steps = tf.shape(time_major)[0]
-    # Under XLA the per-step input matmul was faster than one up front at
-    # every benchmark shape, wide inputs included (docs/performance.md).
-    step_inputs = fallback._per_step_projection(time_major, kernel, bias, time_steps)
-    hidden, c_last, _ = fallback._forward(
-        [step_inputs], time_steps, recurrent_kernel, [h0], [c0], [mask]
-    )
-    return hidden[0], c_last[0]
-
-
-# XLA fuses each step's matmuls and elementwise work and runs the loop
-# without the executor's per-op cost; two such calls, one per direction, run
-# on the two cores. Defined once, so that eager calls reuse its traces.
-_compiled_direction = tf.function(_direction, jit_compile=True, autograph=False)
 
 
 def bidirectional_params(weights):

@@ -347,7 +347,7 @@ class LSTM(keras.layers.RNN):
         # give correct gradients, the training one keeps what its backward needs).
         keep_gates = tf.is_tensor(training) or bool(training)
 
-        def run_fused(*args, hand_written_gradient=keep_gates):
+        def run_fused(*args, hand_written_gradient=keep_gates or "recompute"):
             args, projection = unpack(args)
             return fallback.classic_lstm(
                 *args,

@@ -52,3 +52,13 @@ def matched_pair(units=UNITS, features=FEATURES, weight_seed=0, **kwargs):
     theirs.set_weights(weights)
     ours.set_weights(weights)
     return ours, theirs
+
+
+def xla_functions(concrete):
+    """Names of the XLA-compiled functions a traced call runs."""
+    library = concrete.graph.as_graph_def().library.function
+    return [
+        f.signature.name
+        for f in library
+        if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b
+    ]

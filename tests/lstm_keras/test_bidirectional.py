@@ -13,7 +13,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from layer_helpers import BATCH, FEATURES, TIME, UNITS, masks, random_inputs
+from layer_helpers import (
+    BATCH,
+    FEATURES,
+    TIME,
+    UNITS,
+    masks,
+    random_inputs,
+    xla_functions,
+)
 
 import lstm_keras
 from lstm_keras import cudnn, fused_bidirectional
@@ -407,16 +415,6 @@ def test_bidirectional_params_hold_each_direction_in_turn():
     np.testing.assert_array_equal(params, np.concatenate([forward, backward]))
 
 
-def _xla_functions(concrete):
-    """Names of the XLA-compiled functions a traced call runs."""
-    library = concrete.graph.as_graph_def().library.function
-    return [
-        f.signature.name
-        for f in library
-        if "_XlaMustCompile" in f.attr and f.attr["_XlaMustCompile"].b
-    ]
-
-
 def test_inference_runs_compiled_loops_except_in_portable_graphs():
     ours, _ = _pair(return_sequences=True)
     x = tf.constant(random_inputs())
@@ -426,13 +424,13 @@ def test_inference_runs_compiled_loops_except_in_portable_graphs():
 
     # Training unspecified is inference, as in Keras: each direction's loop
     # compiled, nothing kept for a backward pass.
-    compiled = _xla_functions(trace(x))
-    assert any("_direction" in name for name in compiled), compiled
+    compiled = xla_functions(trace(x))
+    assert any("_inference_loop" in name for name in compiled), compiled
     assert not any("keeping_factors" in name for name in compiled)
     with lstm_keras.portable_graphs():
         portable = trace(x, training=False)
-    assert not _xla_functions(portable)
+    assert not xla_functions(portable)
     # A serving signature's unknown batch size: no XLA either.
     spec = tf.TensorSpec([None, TIME, FEATURES], tf.float32)
-    assert not _xla_functions(trace(spec, training=False))
+    assert not xla_functions(trace(spec, training=False))
     np.testing.assert_allclose(portable(x), ours(x), atol=1e-5)

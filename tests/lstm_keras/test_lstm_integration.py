@@ -5,7 +5,15 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from layer_helpers import matched_pair, random_inputs, random_state
+from layer_helpers import (
+    FEATURES,
+    TIME,
+    UNITS,
+    matched_pair,
+    random_inputs,
+    random_state,
+    xla_functions,
+)
 
 import lstm_keras
 
@@ -243,3 +251,25 @@ def test_trains_a_toy_task():
     )
     history = model.fit(x, y, epochs=8, batch_size=64, verbose=0)
     assert history.history["accuracy"][-1] > 0.9
+
+
+def test_inference_runs_compiled_loops_except_in_portable_graphs():
+    layer = lstm_keras.LSTM(UNITS, return_sequences=True)
+    reference = keras.layers.LSTM(UNITS, return_sequences=True)
+    x = tf.constant(random_inputs())
+    layer(x)
+    reference(x)
+    reference.set_weights(layer.get_weights())
+
+    def trace(spec, **kwargs):
+        return tf.function(lambda x: layer(x, **kwargs)).get_concrete_function(spec)
+
+    compiled = trace(x)
+    assert any("_inference_loop" in n for n in xla_functions(compiled))
+    with lstm_keras.portable_graphs():
+        portable = trace(x)
+    assert not xla_functions(portable)
+    spec = tf.TensorSpec([None, TIME, FEATURES], tf.float32)
+    assert not xla_functions(trace(spec))
+    for function in (compiled, portable):
+        np.testing.assert_allclose(function(x), reference(x), atol=1e-5)
