@@ -16,8 +16,10 @@
     backward loops are compiled with XLA, which fuses each step's
     elementwise work.
   Inference (nothing to keep for a backward pass) instead cuts the batch
-  into parts with independent recurrences in one loop (`batch_chains`), so
-  that each core runs one part's small ops.
+  into parts with independent recurrences (`batch_chains`), so that each
+  core runs one part: with a known batch size each part is one
+  XLA-compiled loop (`_compiled_inference`); in `portable_graphs()` and
+  for an unknown batch size, the parts share one plain TensorFlow loop.
 - `cell_loop`: any cell's `gate_step` with autodiff, over the input
   projection of all steps; used for variants, custom activations and
   recurrent dropout.
