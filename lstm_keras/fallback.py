@@ -239,20 +239,32 @@ def _compiled_inference(
         c_last = tf.concat([c for _, c in parts], axis=0)
 
         def grad(d_hidden, d_c_last):
-            fresh = [tf.identity(t) for t in tensors]
-            with tf.GradientTape() as tape:
-                tape.watch(fresh)
-                results = classic_lstm(*fresh, mask, go_backwards)
-            return tape.gradient(
-                results,
-                fresh,
-                output_gradients=[d_hidden, d_c_last],
-                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            return gradient_by_rerun(
+                lambda *t: classic_lstm(*t, mask, go_backwards),
+                tensors,
+                (d_hidden, d_c_last),
             )
 
         return (hidden, c_last), grad
 
     return run(inputs, kernel, recurrent_kernel, bias, h0, c0)
+
+
+def gradient_by_rerun(forward, tensors, d_results):
+    """The gradient of `forward(*tensors)` for the upstream `d_results`,
+    taken by running `forward` (the training path) again under a tape."""
+    # Fresh copies: one tensor may fill two positions (a bidirectional
+    # layer's two inputs), and its gradient must be split between them.
+    fresh = [tf.identity(t) for t in tensors]
+    with tf.GradientTape() as tape:
+        tape.watch(fresh)
+        results = forward(*fresh)
+    return tape.gradient(
+        results,
+        fresh,
+        output_gradients=list(d_results),
+        unconnected_gradients=tf.UnconnectedGradients.ZERO,
+    )
 
 
 def _inference_loop(inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards):

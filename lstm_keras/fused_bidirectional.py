@@ -95,20 +95,12 @@ def _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask):
         hidden, c_last = _compiled_directions(*unwatched, mask)
 
         def grad(d_hidden, d_c_last):
-            # Fresh copies: `inputs` and `backward_inputs` may be one tensor,
-            # whose gradient must be split between the two positions.
-            fresh = [tf.identity(t) for t in tensors]
-            with tf.GradientTape() as tape:
-                tape.watch(fresh)
-                x, backward_x, *rest = fresh
-                results = bidirectional_lstm(
+            return fallback.gradient_by_rerun(
+                lambda x, backward_x, *rest: bidirectional_lstm(
                     x, backward_x, rest[:6], *rest[6:], mask, "hand_written"
-                )
-            return tape.gradient(
-                results,
-                fresh,
-                output_gradients=[d_hidden, d_c_last],
-                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                ),
+                tensors,
+                (d_hidden, d_c_last),
             )
 
         return (hidden, c_last), grad
