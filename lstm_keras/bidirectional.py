@@ -153,7 +153,7 @@ class Bidirectional(keras.layers.Bidirectional):
             *_weights(forward.cell, forward_recurrent),
             *_weights(backward.cell, backward_recurrent),
         )
-        hidden, c_last, code = _run_kernel(
+        *hidden, c_last, code = _run_kernel(
             implementation,
             (forward_inputs, backward_inputs, *weights, h0, c0),
             mask,
@@ -167,7 +167,7 @@ class Bidirectional(keras.layers.Bidirectional):
         self.last_implementation_code = code
         results = [
             _keras_outputs(
-                hidden[:, direction],
+                hidden[direction],
                 c_last[direction],
                 mask,
                 go_backwards=bool(direction),
@@ -233,7 +233,8 @@ def _weights(cell, recurrent_kernel):
 
 
 def _run_kernel(implementation, tensors, mask, training):
-    """`(hidden, c_last, code)` from the fused loop, or from cuDNN by device.
+    """`(forward_hidden, backward_hidden, c_last, code)` from the fused loop,
+    or from cuDNN by device.
 
     `tensors` is `(inputs, backward_inputs, 6 weights, h0, c0)`.
     """

@@ -47,6 +47,10 @@ PARALLEL_ITERATIONS = 32
 # slower, and more parts than cores slower.
 MAX_CHAINS = 4
 MIN_CHAIN_ELEMENTS = 4096
+# Training's batch parts (`training_chains`): each part's forward and
+# whole-sequence backward run as XLA-compiled loops, one part per core.
+# Parts of 8 rows (B=16, U=128) still ran 1.4x faster than one.
+MIN_TRAINING_CHAIN_ROWS = 8
 
 
 def keras_to_internal_gates(weights):
@@ -102,6 +106,25 @@ def batch_chains(batch_size, units):
     when `batch_size` is known. Training keeps one recurrence: its backward
     pass already keeps both cores busy, and parts measured no faster there.
     """
+    chains = _parallel_cores()
+    if batch_size is not None:
+        chains = min(chains, batch_size // _min_chain_rows(units))
+    return max(chains, 1)
+
+
+def training_chains(batch_size):
+    """How many parts of the batch training runs side by side: one per core
+    (as `batch_chains`), each of at least `MIN_TRAINING_CHAIN_ROWS` rows
+    when `batch_size` is known."""
+    chains = _parallel_cores()
+    if batch_size is not None:
+        chains = min(chains, batch_size // MIN_TRAINING_CHAIN_ROWS)
+    return max(chains, 1)
+
+
+def _parallel_cores():
+    """The cores this process may use, at most `MAX_CHAINS` and no more
+    than TensorFlow's inter-op threads."""
     if hasattr(os, "sched_getaffinity"):
         cores = len(os.sched_getaffinity(0))
     else:
@@ -110,9 +133,7 @@ def batch_chains(batch_size, units):
     threads = tf.config.threading.get_inter_op_parallelism_threads()
     if threads:
         chains = min(chains, threads)
-    if batch_size is not None:
-        chains = min(chains, batch_size // _min_chain_rows(units))
-    return max(chains, 1)
+    return chains
 
 
 def _min_chain_rows(units):
@@ -158,15 +179,18 @@ def classic_lstm(
 
     Same arguments and results as `cudnn.cudnn_lstm`, so the two are
     interchangeable: `(hidden [time, batch, units], c_last)`, hidden being the
-    carried state per step in processing order. `hand_written_gradient=False`
-    differentiates the loop with plain autodiff instead: for inference, where
-    nothing need be kept, and inside `tf.cond`, whose gradient cannot resolve
-    a custom gradient's captures; `"whole_sequence"` uses the whole-sequence
-    backward whatever the width. `projection` (LSTMP's `[units, proj_units]`
-    kernel) projects each step's h, as cuDNN's `num_proj`; that path is
-    always differentiated by autodiff. `"recompute"` is inference: with a
-    known batch size, outside `lstm_keras.portable_graphs()`, it runs
-    XLA-compiled loops (`_compiled_inference`), else as False.
+    carried state per step in processing order. `hand_written_gradient`:
+    - True (training): the hand-written whole-sequence backward, the batch
+      cut into parts side by side (`training_chains`), one per core;
+      `"one_part"` keeps the batch whole, for a caller that runs another
+      loop beside this one (a bidirectional layer's other direction);
+    - False: plain autodiff through the loop, for inside `tf.cond`, whose
+      gradient cannot resolve a custom gradient's captures;
+    - `"recompute"` (inference): with a known batch size, outside
+      `lstm_keras.portable_graphs()`, XLA-compiled loops
+      (`_compiled_inference`), else as False.
+    `projection` (LSTMP's `[units, proj_units]` kernel) projects each step's
+    h, as cuDNN's `num_proj`; that path is always differentiated by autodiff.
     """
     if hand_written_gradient == "recompute":
         if (
@@ -184,14 +208,16 @@ def classic_lstm(
     )
     units = recurrent_kernel.shape[-1] // 4
     narrow = projects_per_step(inputs.shape[-1], units)
-    if hand_written_gradient == "whole_sequence" and projection is None:
-        narrow = False  # The caller asks for the whole-sequence backward.
-    if hand_written_gradient and not narrow and projection is None:
-        time_major, mask = processing_order(inputs, mask, go_backwards)
-        return _with_gradient(
-            functools.partial(_projected_gradient, compile_forward=True), mask
-        )(_project(time_major, kernel, bias), recurrent_kernel, h0, c0)
     arguments = (inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards)
+    if hand_written_gradient and projection is None:
+        if hand_written_gradient == "one_part":
+            return _whole_sequence_parts(*arguments, 1)
+        if not _compiled_by_xla():
+            return _whole_sequence_parts(*arguments, training_chains(inputs.shape[0]))
+        if not narrow:  # Under XLA, parts would run one after the other.
+            return _whole_sequence_parts(*arguments, 1)
+    # Left: inside XLA, narrow inputs' training (the per-step gradient);
+    # autodiff; LSTMP.
     # The per-step custom gradient knows no projection: LSTMP uses autodiff.
     step_gradient = hand_written_gradient and projection is None
     # Training keeps one recurrence (see `batch_chains`).
@@ -208,6 +234,34 @@ def classic_lstm(
         tf.shape(inputs)[0] >= chains * _min_chain_rows(units),
         lambda: _parts_loop(*arguments, chains, projection),
         lambda: _parts_loop(*arguments, 1, projection),
+    )
+
+
+def _whole_sequence_parts(
+    inputs, kernel, recurrent_kernel, bias, h0, c0, mask, go_backwards, chains
+):
+    """Training over `chains` parts of the batch side by side: each part's
+    input projection up front, then its forward and whole-sequence backward
+    (`_projected_gradient`) as XLA-compiled loops, one part per core (plain
+    loops in `lstm_keras.portable_graphs()`)."""
+    gradient = functools.partial(
+        _projected_gradient, compiled=not portable.is_active()
+    )
+    parts = []
+    for x, h, c, m in zip(
+        *(split_batch(t, chains) for t in (inputs, h0, c0, mask)), strict=True
+    ):
+        time_major, m = processing_order(x, m, go_backwards)
+        parts.append(
+            _with_gradient(gradient, m)(
+                _project(time_major, kernel, bias), recurrent_kernel, h, c
+            )
+        )
+    if chains == 1:
+        return parts[0]
+    return (
+        tf.concat([hidden for hidden, _ in parts], axis=1),
+        tf.concat([c_last for _, c_last in parts], axis=0),
     )
 
 
@@ -518,9 +572,7 @@ _compiled_forward_keeping_factors = tf.function(
 )
 
 
-def _projected_gradient(
-    projected, recurrent_kernel, h0, c0, mask, compile_forward=False
-):
+def _projected_gradient(projected, recurrent_kernel, h0, c0, mask, compiled=False):
     """Forward over a precomputed projection, and a whole-sequence backward.
 
     `projected` is `[time, batch, 4u]`.
@@ -533,9 +585,7 @@ def _projected_gradient(
     """
     time_steps = _time_steps(projected)
     forward = (
-        _compiled_forward_keeping_factors
-        if compile_forward
-        else (_forward_keeping_factors)
+        _compiled_forward_keeping_factors if compiled else _forward_keeping_factors
     )
     # The custom gradient replaces autodiff here: unwatched inputs keep a
     # tape from asking the compiled loop for its intermediate values.
@@ -587,7 +637,9 @@ def _projected_gradient(
     # B=32, T=50, D=U=256 (docs/performance.md), for a compilation of about
     # 0.3 s per new input shape. No AutoGraph: the loop is an explicit
     # tf.while_loop, there is nothing to rewrite.
-    return (hidden, c_last), tf.function(backward, jit_compile=True, autograph=False)
+    if compiled:
+        backward = tf.function(backward, jit_compile=True, autograph=False)
+    return (hidden, c_last), backward
 
 
 def _steps_as_rows(values):

@@ -1,11 +1,14 @@
 """The fused bidirectional LSTM's kernels: a loop per direction, or one cuDNN call.
 
 Both take the two directions' Keras-layout weights and return what the
-unidirectional kernels return, with a direction axis after time: `(hidden
-[time, 2, batch, units], c_last [2, batch, units])`, `hidden` being each
+unidirectional kernels return, for each direction: `(forward_hidden,
+backward_hidden, c_last)`, each hidden `[time, batch, units]` holding that
 direction's carried h per step in its own processing order (the backward
 direction's reversed), so that `lstm._keras_outputs` turns either direction
-into Keras's results.
+into Keras's results, and `c_last` `[2, batch, units]`. The two hiddens stay
+apart: stacking them and slicing each back out measured as 8 of the 40 ms
+of a training step (B=64, T=100, D=40, U=128), the gradient of each slice
+being a zero-padded copy of the stack.
 
 - `bidirectional_lstm` (CPU, and wherever cuDNN cannot run): the two
   directions as two recurrences side by side in one graph, which the
@@ -50,7 +53,8 @@ def bidirectional_lstm(
             custom gradient).
 
     Returns:
-        `(hidden [time, 2, batch, units], c_last [2, batch, units])`.
+        `(forward_hidden, backward_hidden, c_last)`: `[time, batch, units]`
+        each, in each direction's processing order, and `[2, batch, units]`.
     """
     if (
         gradient == "recompute"
@@ -67,17 +71,18 @@ def bidirectional_lstm(
                 c0[d],
                 mask,
                 go_backwards=bool(d),
-                # Two whole-sequence backwards, one per core: faster here
-                # than the per-step one narrow inputs use alone.
+                # One part per direction, the two side by side: faster than
+                # two parts each (1.10x against 1.00x of Keras's at B=64,
+                # T=100, D=40, U=128; 1.84x against 1.47x at B=16, T=500).
                 hand_written_gradient=(
-                    "whole_sequence" if gradient == "hand_written" else False
+                    "one_part" if gradient == "hand_written" else False
                 ),
             )
             for d, x in enumerate((inputs, backward_inputs))
         ),
         strict=True,
     )
-    return tf.stack(hidden, axis=1), tf.stack(c_last)
+    return (*hidden, tf.stack(c_last))
 
 
 def _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask):
@@ -92,18 +97,18 @@ def _compiled_inference(inputs, backward_inputs, weights, h0, c0, mask):
         # Unwatched: a tape would ask the compiled loops for their
         # intermediate values (TensorLists cannot leave XLA).
         unwatched = [tf.stop_gradient(t) for t in tensors]
-        hidden, c_last = _compiled_directions(*unwatched, mask)
+        results = _compiled_directions(*unwatched, mask)
 
-        def grad(d_hidden, d_c_last):
+        def grad(*d_results):
             return fallback.gradient_by_rerun(
                 lambda x, backward_x, *rest: bidirectional_lstm(
                     x, backward_x, rest[:6], *rest[6:], mask, "hand_written"
                 ),
                 tensors,
-                (d_hidden, d_c_last),
+                d_results,
             )
 
-        return (hidden, c_last), grad
+        return results, grad
 
     return run(inputs, backward_inputs, *weights, h0, c0)
 
@@ -119,7 +124,7 @@ def _compiled_directions(inputs, backward_inputs, *rest):
         ),
         strict=True,
     )
-    return tf.stack(hidden, axis=1), tf.stack(c_last)
+    return (*hidden, tf.stack(c_last))
 
 
 def bidirectional_params(weights):
@@ -176,5 +181,4 @@ def cudnn_bidirectional_lstm(inputs, weights, h0, c0, mask, rnn=None):
         # backward direction meets the padding first and keeps h0 there.
         forward = tf.where(valid, forward, h[0][None])
         backward = tf.where(valid, backward, h0[1][None])
-    hidden = tf.stack([forward, tf.reverse(backward, [0])], axis=1)
-    return hidden, c
+    return forward, tf.reverse(backward, [0]), c
