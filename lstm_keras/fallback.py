@@ -4,17 +4,16 @@
   input matmul, one recurrent matmul and a few elementwise ops. Each step's
   gate derivatives are formed in the forward loop, beside the recurrence
   (`_step`), so the backward needs three multiplications per step besides its
-  matmuls (`_step_backward`). Two ways to differentiate, chosen by input width
-  (`projects_per_step`):
-  - narrow inputs: the input matmul runs in the loop and autodiff
-    differentiates the loop, with `_step_backward` as each step's gradient
-    (`_step_with_gradient`); autodiff keeps per-step values without copies
-    and overlaps the weight gradients' small matmuls with the recurrence;
-  - wide inputs: one input projection up front, and a hand-written backward
-    over the whole sequence (`_projected_gradient`) whose weight gradients
-    are large matmuls over all steps, as cuDNN does; its forward and
-    backward loops are compiled with XLA, which fuses each step's
-    elementwise work.
+  matmuls (`_step_backward`). Training runs one input projection up front
+  and a hand-written backward over the whole sequence
+  (`_projected_gradient`) whose weight gradients are large matmuls over all
+  steps, as cuDNN does; the batch is cut into parts side by side
+  (`training_chains`), one per core, each part's forward and backward
+  loops compiled with XLA, which fuses each step's elementwise work. Inside
+  an enclosing XLA compilation, where parts would run one after the other,
+  narrow inputs (`projects_per_step`) instead run the input matmul in the
+  loop and autodiff differentiates it, with `_step_backward` as each step's
+  gradient (`_step_with_gradient`).
   Inference (nothing to keep for a backward pass) instead cuts the batch
   into parts with independent recurrences (`batch_chains`), so that each
   core runs one part: with a known batch size each part is one
@@ -103,8 +102,8 @@ def batch_chains(batch_size, units):
     core waiting out the other's per-op overhead. One part per core the
     process may use (at most `MAX_CHAINS`, no more than TensorFlow's
     inter-op threads), each of at least `MIN_CHAIN_ELEMENTS / units` rows
-    when `batch_size` is known. Training keeps one recurrence: its backward
-    pass already keeps both cores busy, and parts measured no faster there.
+    when `batch_size` is known. Training cuts the batch too, into smaller
+    parts (`training_chains`).
     """
     chains = _parallel_cores()
     if batch_size is not None:
@@ -220,7 +219,7 @@ def classic_lstm(
     # autodiff; LSTMP.
     # The per-step custom gradient knows no projection: LSTMP uses autodiff.
     step_gradient = hand_written_gradient and projection is None
-    # Training keeps one recurrence (see `batch_chains`).
+    # Training here runs inside XLA: one recurrence.
     chains = 1 if hand_written_gradient else batch_chains(inputs.shape[0], units)
     if narrow and _compiled_by_xla():
         # XLA runs the parts one after the other: with per-step input

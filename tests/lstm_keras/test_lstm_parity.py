@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 from layer_helpers import (
     FEATURES,
+    TIME,
     UNITS,
     masks,
     matched_pair,
@@ -281,6 +282,63 @@ def test_batch_parts_of_unknown_batch_size(three_batch_parts, batch, width):
     )
     x, mask = random_inputs(batch=batch, features=features), masks()["holes"][:batch]
     np.testing.assert_allclose(run(x, mask), theirs(x, mask=mask), atol=1e-5)
+
+
+@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
+@pytest.mark.parametrize("mask_name", list(masks()))
+@pytest.mark.parametrize("option_name", ["sequences", "backwards_last"])
+def test_training_batch_parts_match_keras(monkeypatch, option_name, mask_name, width):
+    """Training over 3 parts of the batch (uneven for BATCH=4): outputs and
+    gradients, the hand-written backward of each part."""
+    monkeypatch.setattr(fallback, "training_chains", lambda batch_size: 3)
+    features = INPUT_WIDTHS[width]
+    ours, theirs = matched_pair(
+        features=features, return_state=True, **OPTIONS[option_name]
+    )
+    x, mask = random_inputs(features=features), masks()[mask_name]
+    state = [random_state(1), random_state(2)]
+    _assert_close(
+        ours(x, mask=mask, initial_state=state, training=True),
+        theirs(x, mask=mask, initial_state=state),
+    )
+    _assert_close(
+        _gradients(ours, x, mask, state, True),
+        _gradients(theirs, x, mask, state, True),
+    )
+
+
+@pytest.mark.parametrize("batch", [4, 1], ids=["parts", "an_empty_part"])
+def test_training_batch_parts_of_unknown_batch_size(monkeypatch, batch):
+    """An unknown batch size is cut at run time; a part may have no rows."""
+    monkeypatch.setattr(fallback, "training_chains", lambda batch_size: 2)
+    ours, theirs = matched_pair(return_sequences=True)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, TIME, FEATURES])])
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = ours(x, training=True)
+            loss = tf.reduce_sum(tf.sin(outputs))
+        return outputs, tape.gradient(loss, [x, *ours.trainable_variables])
+
+    x = tf.constant(random_inputs(batch=batch))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        expected = theirs(x)
+        loss = tf.reduce_sum(tf.sin(expected))
+    expected_gradients = tape.gradient(loss, [x, *theirs.trainable_variables])
+    outputs, gradients = run(x)
+    _assert_close([outputs, *gradients], [expected, *expected_gradients])
+
+
+def test_training_chains_follow_cores_and_batch_size(monkeypatch):
+    monkeypatch.setattr(fallback.os, "sched_getaffinity", lambda pid: {0, 1})
+    rows = fallback.MIN_TRAINING_CHAIN_ROWS
+    assert fallback.training_chains(2 * rows) == 2
+    assert fallback.training_chains(2 * rows - 1) == 1
+    assert fallback.training_chains(None) == 2
+    monkeypatch.setattr(fallback.os, "sched_getaffinity", lambda pid: {0})
+    assert fallback.training_chains(1024) == 1
 
 
 def test_batch_chains_follow_cores_threads_and_batch_size(monkeypatch):
