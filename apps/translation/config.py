@@ -208,7 +208,8 @@ PRESETS = {
     ),
     # The built-in corpus to convergence on 2 CPU cores within 2 hours: 22.7k
     # verses of up to 30 words a side with the default's recipe (learning
-    # rate 4e-3, Adam epsilon 1e-9), more epochs and a longer decay at the end.
+    # rate 4e-3, Adam epsilon 1e-9), more epochs and a longer decay at the
+    # end. Measured: beam BLEU 27.08 in 37 minutes (README).
     "full": TranslationConfig(
         data=DataConfig(
             vocabulary_size=2000,
