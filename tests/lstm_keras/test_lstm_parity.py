@@ -240,16 +240,23 @@ def test_states_of_unknown_static_shape(width, training):
 
 @pytest.fixture
 def three_batch_parts(monkeypatch):
-    """Inference cuts every batch into 3 parts (uneven for BATCH=4)."""
+    """Inference and training cut every batch into 3 parts (uneven for
+    BATCH=4)."""
     monkeypatch.setattr(fallback, "MIN_CHAIN_ELEMENTS", 1)
     monkeypatch.setattr(fallback, "batch_chains", lambda batch_size, units: 3)
+    monkeypatch.setattr(fallback, "training_chains", lambda batch_size: 3)
 
 
 @pytest.mark.parametrize("width", list(INPUT_WIDTHS))
 @pytest.mark.parametrize("mask_name", list(masks()))
 @pytest.mark.parametrize("option_name", ["sequences", "backwards_last"])
-def test_batch_parts_match_keras(three_batch_parts, option_name, mask_name, width):
-    """Inference over parts of the batch side by side: outputs and gradients."""
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_batch_parts_match_keras(
+    three_batch_parts, training, option_name, mask_name, width
+):
+    """Parts of the batch side by side: outputs and gradients. Inference:
+    autodiff through the parts' loop; training: each part's hand-written
+    backward."""
     features = INPUT_WIDTHS[width]
     ours, theirs = matched_pair(
         features=features, return_state=True, **OPTIONS[option_name]
@@ -257,13 +264,12 @@ def test_batch_parts_match_keras(three_batch_parts, option_name, mask_name, widt
     x, mask = random_inputs(features=features), masks()[mask_name]
     state = [random_state(1), random_state(2)]
     _assert_close(
-        ours(x, mask=mask, initial_state=state),
+        ours(x, mask=mask, initial_state=state, training=training),
         theirs(x, mask=mask, initial_state=state),
     )
-    # training=False: autodiff through the parts' loop.
     _assert_close(
-        _gradients(ours, x, mask, state, False),
-        _gradients(theirs, x, mask, state, False),
+        _gradients(ours, x, mask, state, training),
+        _gradients(theirs, x, mask, state, training),
     )
 
 
@@ -282,29 +288,6 @@ def test_batch_parts_of_unknown_batch_size(three_batch_parts, batch, width):
     )
     x, mask = random_inputs(batch=batch, features=features), masks()["holes"][:batch]
     np.testing.assert_allclose(run(x, mask), theirs(x, mask=mask), atol=1e-5)
-
-
-@pytest.mark.parametrize("width", list(INPUT_WIDTHS))
-@pytest.mark.parametrize("mask_name", list(masks()))
-@pytest.mark.parametrize("option_name", ["sequences", "backwards_last"])
-def test_training_batch_parts_match_keras(monkeypatch, option_name, mask_name, width):
-    """Training over 3 parts of the batch (uneven for BATCH=4): outputs and
-    gradients, the hand-written backward of each part."""
-    monkeypatch.setattr(fallback, "training_chains", lambda batch_size: 3)
-    features = INPUT_WIDTHS[width]
-    ours, theirs = matched_pair(
-        features=features, return_state=True, **OPTIONS[option_name]
-    )
-    x, mask = random_inputs(features=features), masks()[mask_name]
-    state = [random_state(1), random_state(2)]
-    _assert_close(
-        ours(x, mask=mask, initial_state=state, training=True),
-        theirs(x, mask=mask, initial_state=state),
-    )
-    _assert_close(
-        _gradients(ours, x, mask, state, True),
-        _gradients(theirs, x, mask, state, True),
-    )
 
 
 @pytest.mark.parametrize("batch", [4, 1], ids=["parts", "an_empty_part"])
