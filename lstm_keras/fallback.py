@@ -243,9 +243,7 @@ def _whole_sequence_parts(
     input projection up front, then its forward and whole-sequence backward
     (`_projected_gradient`) as XLA-compiled loops, one part per core (plain
     loops in `lstm_keras.portable_graphs()`)."""
-    gradient = functools.partial(
-        _projected_gradient, compiled=not portable.is_active()
-    )
+    gradient = functools.partial(_projected_gradient, compiled=not portable.is_active())
     parts = []
     for x, h, c, m in zip(
         *(split_batch(t, chains) for t in (inputs, h0, c0, mask)), strict=True
