@@ -244,16 +244,25 @@ def _whole_sequence_parts(
     (`_projected_gradient`) as XLA-compiled loops, one part per core (plain
     loops in `lstm_keras.portable_graphs()`)."""
     gradient = functools.partial(_projected_gradient, compiled=not portable.is_active())
-    parts = []
-    for x, h, c, m in zip(
-        *(split_batch(t, chains) for t in (inputs, h0, c0, mask)), strict=True
-    ):
+
+    def run(x, h, c, m):
         time_major, m = processing_order(x, m, go_backwards)
-        parts.append(
-            _with_gradient(gradient, m)(
-                _project(time_major, kernel, bias), recurrent_kernel, h, c
-            )
+        return _with_gradient(gradient, m)(
+            _project(time_major, kernel, bias), recurrent_kernel, h, c
         )
+
+    return _each_part(run, chains, inputs, h0, c0, mask)
+
+
+def _each_part(run, chains, inputs, h0, c0, mask):
+    """`run(x, h0, c0, mask)` on each of `chains` parts of the batch (side
+    by side in the graph), the parts' `(hidden, c_last)` put back together."""
+    parts = [
+        run(*part)
+        for part in zip(
+            *(split_batch(t, chains) for t in (inputs, h0, c0, mask)), strict=True
+        )
+    ]
     if chains == 1:
         return parts[0]
     return (
@@ -278,16 +287,16 @@ def _compiled_inference(
         x, kernel, recurrent_kernel, bias, h0, c0 = (
             tf.stop_gradient(t) for t in tensors
         )
-        parts = [
-            compiled_inference_loop(
+        hidden, c_last = _each_part(
+            lambda x, h, c, m: compiled_inference_loop(
                 x, kernel, recurrent_kernel, bias, h, c, m, go_backwards
-            )
-            for x, h, c, m in zip(
-                *(split_batch(t, chains) for t in (x, h0, c0, mask)), strict=True
-            )
-        ]
-        hidden = tf.concat([h for h, _ in parts], axis=1)
-        c_last = tf.concat([c for _, c in parts], axis=0)
+            ),
+            chains,
+            x,
+            h0,
+            c0,
+            mask,
+        )
 
         def grad(d_hidden, d_c_last):
             return gradient_by_rerun(
