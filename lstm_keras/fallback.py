@@ -581,71 +581,102 @@ _compiled_forward_keeping_factors = tf.function(
 def _projected_gradient(projected, recurrent_kernel, h0, c0, mask, compiled=False):
     """Forward over a precomputed projection, and a whole-sequence backward.
 
-    `projected` is `[time, batch, 4u]`.
-
-    The backward is one reverse loop: per step, `_step_backward` on the saved
-    factors and one matmul carrying the gradient to the previous h. It
-    returns the gradient of every step's projection (autodiff turns it into
-    large matmuls for the inputs, kernel and bias) and forms the recurrent
-    kernel's gradient as one large matmul over all steps, as cuDNN does.
+    `projected` is `[time, batch, 4u]`. Returns `((hidden, c_last),
+    backward)`, `backward(d_hidden, d_c_last)` giving the gradients of
+    `projected`, `recurrent_kernel`, `h0` and `c0` (`_backward`).
     """
-    time_steps = _time_steps(projected)
     forward = (
         _compiled_forward_keeping_factors if compiled else _forward_keeping_factors
     )
     # The custom gradient replaces autodiff here: unwatched inputs keep a
     # tape from asking the compiled loop for its intermediate values.
-    hidden, c_last, saved = forward(
-        *(tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)),
-        mask,
+    projected, recurrent_kernel, h0, c0 = (
+        tf.stop_gradient(t) for t in (projected, recurrent_kernel, h0, c0)
     )
-    dc_per_dh, dz_factors, forget_gates = (
-        saved[name] for name in ("dc_per_dh", "dz_factors", "forget_gates")
-    )
+    hidden, c_last, saved = forward(projected, recurrent_kernel, h0, c0, mask)
+    backward_loop = _compiled_backward if compiled else _backward
 
     def backward(d_hidden, d_c_last):
-        def body(t, dh_next, dc_next, d_projected):
-            # Slicing a step off the first axis aliases the stacked tensor.
-            dh = d_hidden[t] + dh_next
-            dz, dc_prev = _step_backward(
-                dh, dc_next, dc_per_dh[t], dz_factors[t], forget_gates[t]
-            )
-            if mask is not None:
-                # A masked step passed the state through unchanged.
-                keep = mask[t][..., None]
-                dz = tf.where(keep, dz, tf.zeros_like(dz))
-                dc_prev = tf.where(keep, dc_prev, dc_next)
-            dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
-            if mask is not None:
-                dh_prev = tf.where(keep, dh_prev, dh)
-            return t - 1, dh_prev, dc_prev, d_projected.write(t, dz)
-
-        _, dh0, dc0, d_projected = tf.while_loop(
-            lambda t, *_: t >= 0,
-            body,
-            (
-                time_steps - 1,
-                tf.zeros_like(h0),
-                d_c_last,
-                tf.TensorArray(h0.dtype, size=time_steps),
-            ),
-            maximum_iterations=time_steps,
-            parallel_iterations=PARALLEL_ITERATIONS,
+        return backward_loop(
+            d_hidden,
+            d_c_last,
+            saved["dc_per_dh"],
+            saved["dz_factors"],
+            saved["forget_gates"],
+            hidden,
+            recurrent_kernel,
+            h0,
+            mask,
         )
-        d_projected = d_projected.stack()  # [time, batch, 4u]
-        h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
-        d_recurrent_kernel = tf.matmul(
-            _steps_as_rows(h_prev), _steps_as_rows(d_projected), transpose_a=True
-        )
-        return d_projected, d_recurrent_kernel, dh0, dc0
 
-    # XLA fuses the reverse loop's small ops: 1.5x faster training steps at
-    # B=32, T=50, D=U=256 (docs/performance.md), for a compilation of about
-    # 0.3 s per new input shape. No AutoGraph: the loop is an explicit
-    # tf.while_loop, there is nothing to rewrite.
-    if compiled:
-        backward = tf.function(backward, jit_compile=True, autograph=False)
     return (hidden, c_last), backward
+
+
+def _backward(
+    d_hidden,
+    d_c_last,
+    dc_per_dh,
+    dz_factors,
+    forget_gates,
+    hidden,
+    recurrent_kernel,
+    h0,
+    mask,
+):
+    """The whole-sequence backward of `_forward_keeping_factors`.
+
+    One reverse loop: per step, `_step_backward` on the saved factors and
+    one matmul carrying the gradient to the previous h. It returns the
+    gradient of every step's projection (autodiff turns it into large
+    matmuls for the inputs, kernel and bias) and forms the recurrent
+    kernel's gradient as one large matmul over all steps, as cuDNN does:
+    `(d_projected, d_recurrent_kernel, dh0, dc0)`.
+    """
+    time_steps = tf.shape(d_hidden)[0]
+
+    def body(t, dh_next, dc_next, d_projected):
+        # Slicing a step off the first axis aliases the stacked tensor.
+        dh = d_hidden[t] + dh_next
+        dz, dc_prev = _step_backward(
+            dh, dc_next, dc_per_dh[t], dz_factors[t], forget_gates[t]
+        )
+        if mask is not None:
+            # A masked step passed the state through unchanged.
+            keep = mask[t][..., None]
+            dz = tf.where(keep, dz, tf.zeros_like(dz))
+            dc_prev = tf.where(keep, dc_prev, dc_next)
+        dh_prev = tf.matmul(dz, recurrent_kernel, transpose_b=True)
+        if mask is not None:
+            dh_prev = tf.where(keep, dh_prev, dh)
+        return t - 1, dh_prev, dc_prev, d_projected.write(t, dz)
+
+    _, dh0, dc0, d_projected = tf.while_loop(
+        lambda t, *_: t >= 0,
+        body,
+        (
+            time_steps - 1,
+            tf.zeros_like(h0),
+            d_c_last,
+            tf.TensorArray(h0.dtype, size=time_steps),
+        ),
+        maximum_iterations=time_steps,
+        parallel_iterations=PARALLEL_ITERATIONS,
+    )
+    d_projected = d_projected.stack()  # [time, batch, 4u]
+    h_prev = tf.concat([h0[None], hidden[:-1]], axis=0)
+    d_recurrent_kernel = tf.matmul(
+        _steps_as_rows(h_prev), _steps_as_rows(d_projected), transpose_a=True
+    )
+    return d_projected, d_recurrent_kernel, dh0, dc0
+
+
+# XLA fuses the reverse loop's small ops: 1.5x faster training steps at
+# B=32, T=50, D=U=256 (docs/performance.md), for a compilation of about
+# 0.3 s per new input shape. Defined once, so that every trace with the
+# same shapes reuses one compilation (a function made per trace compiled
+# anew each time: a tenth of the test suite's time). No AutoGraph: the
+# loop is an explicit tf.while_loop, there is nothing to rewrite.
+_compiled_backward = tf.function(_backward, jit_compile=True, autograph=False)
 
 
 def _steps_as_rows(values):
