@@ -526,6 +526,32 @@ def _speak_clip(
     return _record(speech, rng, config, babble, speaker.split == "train")
 
 
+def unseen_speakers(engine: str, count: int, seed: int = 1000) -> list[Speaker]:
+    """`count` speakers of `engine`'s voices, drawn as the corpus draws its
+    flite and Piper speakers, for checking a model on an engine it was not
+    trained on (`apps.speech_commands.engine_check`)."""
+    if engine not in _OTHER_VOICES:
+        raise ValueError(f"engine must be flite or piper. Received: {engine!r}.")
+    rng = np.random.default_rng([seed, 6])
+    return [
+        _other_speaker(engine, seed + number, rng, (0.88, 1.15), "test")
+        for number in range(count)
+    ]
+
+
+def clean_clip(word: str, speaker: Speaker, rng: np.random.Generator) -> np.ndarray:
+    """One 1 s float32 clip at 16 kHz of the word, centred, at peak 0.5, with
+    no noise, room or channel: a clean recording of that speaker."""
+    raw, sample_rate = _synthesize(word, speaker, rng, speaker.rate)
+    speech = speech_acoustics.speed_perturb(
+        _resample(_trim(raw), sample_rate), speaker.speed
+    )[: int(CLIP_SAMPLES * 0.95)]
+    clip = np.zeros(CLIP_SAMPLES, np.float32)
+    offset = (CLIP_SAMPLES - speech.size) // 2
+    clip[offset : offset + speech.size] = 0.5 * speech / (np.abs(speech).max() + 1e-12)
+    return clip
+
+
 def _resample(samples: np.ndarray, rate: int) -> np.ndarray:
     import scipy.signal  # here, not on top: `lstm-keras apps` imports this module
 
@@ -598,32 +624,36 @@ def _make_speakers(config: SynthConfig, espeak: ESpeak) -> list[Speaker]:
     return _espeak_speakers(config, espeak) + _other_speakers(config)
 
 
+_OTHER_VOICES = {"flite": FLITE_VOICES, "piper": ("joe",)}
+
+
 def _other_speakers(config: SynthConfig) -> list[Speaker]:
     """flite and Piper speakers: few base voices, so all of them train."""
     rng = np.random.default_rng([config.seed, 5])
-    speakers = []
-    for engine, count, voices in (
-        ("flite", config.flite_speakers, FLITE_VOICES),
-        ("piper", config.piper_speakers, ("joe",)),
-    ):
-        if engine not in config.engines:
-            continue
-        for number in range(count):
-            speakers.append(
-                Speaker(
-                    accent=engine,
-                    variant=voices[number % len(voices)],
-                    rate=int(rng.integers(130, 220)),
-                    pitch=int(rng.integers(0, 100)),
-                    pitch_range=int(rng.integers(0, 100)),
-                    amplitude=100,
-                    split="train",
-                    engine=engine,
-                    speed=float(rng.uniform(*config.speed)),
-                    number=number,
-                )
-            )
-    return speakers
+    counts = {"flite": config.flite_speakers, "piper": config.piper_speakers}
+    return [
+        _other_speaker(engine, number, rng, config.speed, "train")
+        for engine in _OTHER_VOICES
+        if engine in config.engines
+        for number in range(counts[engine])
+    ]
+
+
+def _other_speaker(engine, number, rng, speed, split) -> Speaker:
+    """A speaker of a flite or Piper voice, its prosody drawn from `rng`."""
+    voices = _OTHER_VOICES[engine]
+    return Speaker(
+        accent=engine,
+        variant=voices[number % len(voices)],
+        rate=int(rng.integers(130, 220)),
+        pitch=int(rng.integers(0, 100)),
+        pitch_range=int(rng.integers(0, 100)),
+        amplitude=100,
+        split=split,
+        engine=engine,
+        speed=float(rng.uniform(*speed)),
+        number=number,
+    )
 
 
 def _espeak_speakers(config: SynthConfig, espeak: ESpeak) -> list[Speaker]:

@@ -21,10 +21,12 @@ label's probability) and `probabilities` `[batch, classes]` in `labels` order.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from lstm_keras.runner import ServingModule
@@ -175,6 +177,24 @@ class SpeechServingModule(ServingModule):
             for name in self.state_names
         }
         return {**self._outputs(probabilities), **new_states}
+
+
+def run_probabilities(run_dir: str):
+    """A function from float32 waveforms `[n, 16000]` to the probabilities
+    `[n, labels]` of a run's newest export (in batches of 256)."""
+    exports = os.path.join(run_dir, "export", "speech")
+    version = max(os.listdir(exports), key=int)
+    serve = tf.saved_model.load(os.path.join(exports, version)).signatures[
+        "serving_default"
+    ]
+
+    def predict(clips):
+        return np.concatenate([
+            serve(waveform=tf.constant(clips[i : i + 256]))["probabilities"].numpy()
+            for i in range(0, len(clips), 256)
+        ])  # fmt: skip
+
+    return predict
 
 
 def predict_files(export_dir: str, paths: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -59,27 +59,16 @@ def sweep(probabilities, targets, real, words, labels, thresholds=THRESHOLDS):
 def main(argv: list[str]) -> None:
     if len(argv) not in (1, 2):
         raise SystemExit(__doc__)
-    import tensorflow as tf
-
     from lstm_keras.runner.config import resolve_config
 
     from . import data as speech_data
     from .app import APP
     from .real_check import CONDITIONS, check_clips
+    from .serving import run_probabilities
 
     run = argv[0]
     config = resolve_config(APP, config_file=os.path.join(argv[-1], "config.yaml"))
-    exports = os.path.join(run, "export", "speech")
-    version = max(os.listdir(exports), key=int)
-    serve = tf.saved_model.load(os.path.join(exports, version)).signatures[
-        "serving_default"
-    ]
-
-    def predict(clips):
-        return np.concatenate([
-            serve(waveform=tf.constant(clips[i : i + 256]))["probabilities"].numpy()
-            for i in range(0, len(clips), 256)
-        ])  # fmt: skip
+    predict = run_probabilities(run)
 
     corpus = speech_data.load_corpus(config)
     splits = ("validation", "test")
