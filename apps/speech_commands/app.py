@@ -99,7 +99,10 @@ class SpeechCommandsApp(App):
         from .serving import SpeechServingModule
 
         return SpeechServingModule(
-            model, data.info.labels, config.model.command_threshold
+            model,
+            data.info.labels,
+            config.model.command_threshold,
+            config.model.unknown_weight,
         )
 
     def sample_requests(

@@ -151,6 +151,10 @@ class ModelConfig(ConfigSection):
         command_threshold: the label is `_unknown_` where the top command
             word's probability is below this (0: the most probable label);
             in the evaluation, the real-speech check and the export.
+        unknown_weight: `_unknown_`'s probability is multiplied by this
+            before the argmax (1: plain argmax; below 1: fewer rejections
+            of unfamiliar voices, more false accepts); used where
+            `command_threshold` is.
         dropout: dropout before the classifier and between LSTM layers.
         time_masks: SpecAugment time masks per training clip.
         time_mask_frames: maximum width of a time mask.
@@ -172,6 +176,7 @@ class ModelConfig(ConfigSection):
     lstm_units: tuple[PositiveInt, ...] = (96,)
     head: Literal["last", "mean"] = "last"
     command_threshold: Fraction = 0.0
+    unknown_weight: PositiveFloat = 1.0
     dropout: Fraction = 0.1
     time_masks: NonNegativeInt = 2
     time_mask_frames: NonNegativeInt = 5

@@ -7,13 +7,15 @@ one engine left out (`--set 'data.engines=[espeak,flite]'`), then run the
 export on clean clips of that engine's voices, each command word once per
 speaker plus two other words, as recorded and through the phone line:
 
-    python -m apps.speech_commands.engine_check RUN_DIR [ENGINE] [SPEAKERS]
+    python -m apps.speech_commands.engine_check RUN_DIR [ENGINE] [SPEAKERS] [WEIGHT]
 
 ENGINE is `piper` (default: the neural voice, the most human-like) or
-`flite`; SPEAKERS defaults to 60. It prints word accuracy, per-word counts
-and the commonest confusions, and writes every answer to
-`RUN_DIR/engine_check_ENGINE.tsv`. A run that trained on ENGINE is refused:
-its score would say nothing about unseen voices.
+`flite`; SPEAKERS defaults to 60; WEIGHT is the `_unknown_` weight of the
+decision (default: the run's `model.unknown_weight`; see `decision`). It
+prints word accuracy, per-word counts and the commonest confusions, and
+writes every answer to `RUN_DIR/engine_check_ENGINE.tsv`. A run that
+trained on ENGINE is refused: its score would say nothing about unseen
+voices.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def engine_check(
     clips: np.ndarray,
     command_threshold: float = 0.0,
     tsv_path: str | None = None,
+    unknown_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Per condition: word accuracy, rejections of other words, confusions."""
     metrics: dict[str, Any] = {}
@@ -69,7 +72,9 @@ def engine_check(
                 [speech_acoustics.telephone(c.astype(np.float64)) for c in clips],
                 np.float32,
             )
-        said = [labels[i] for i in decide(predict(clips), command_threshold)]
+        said = [
+            labels[i] for i in decide(predict(clips), command_threshold, unknown_weight)
+        ]
         expected = [w if w in words else UNKNOWN_LABEL for _, _, w in rows]
         command = np.array([w in words for _, _, w in rows])
         right = np.array([s == e for s, e in zip(said, expected, strict=True)])
@@ -96,7 +101,7 @@ def engine_check(
 
 
 def main(argv: list[str]) -> None:
-    if not 1 <= len(argv) <= 3:
+    if not 1 <= len(argv) <= 4:
         raise SystemExit(__doc__)
     from lstm_keras.runner.config import resolve_config
 
@@ -122,6 +127,7 @@ def main(argv: list[str]) -> None:
         predict, config.data.labels, words, rows, clips,
         config.model.command_threshold,
         os.path.join(run, f"engine_check_{engine}.tsv"),
+        float(argv[3]) if len(argv) > 3 else config.model.unknown_weight,
     )  # fmt: skip
     for condition, result in metrics.items():
         print(

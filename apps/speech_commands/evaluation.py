@@ -21,10 +21,10 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
     from .real_check import real_speech_check
 
     labels = info.labels
-    threshold = config.model.command_threshold
+    rule = (config.model.command_threshold, config.model.unknown_weight)
     probabilities = model.predict(test, verbose=0)
     targets = np.concatenate([y.numpy() for _, y in test])
-    predictions = decide(probabilities, threshold)
+    predictions = decide(probabilities, *rule)
     metrics, confusion = evaluation_metrics(labels, targets, predictions)
     plot_confusion(
         labels,
@@ -39,7 +39,7 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
     phone = np.stack([telephone(w.astype(np.float64)) for w in waveforms])
     phone_predictions = decide(
         model.predict(phone.astype(np.float32), batch_size=64, verbose=0),
-        threshold,
+        *rule,
     )
     metrics["accuracy_phone"] = float(np.mean(phone_predictions == targets))
     # Beside the synthetic test split: real people, never trained on.
@@ -49,7 +49,7 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
             labels,
             config.data.words,
             os.path.join(run.root, "real_speech_check.tsv"),
-            command_threshold=threshold,
+            *rule,
         )
     )
     return {model.name: metrics, "majority": {"accuracy": baseline["accuracy"]}}

@@ -53,6 +53,7 @@ def real_speech_check(
     words: tuple[str, ...],
     tsv_path: str | None = None,
     command_threshold: float = 0.0,
+    unknown_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Word accuracy and false accepts on real speech, per condition.
 
@@ -61,7 +62,7 @@ def real_speech_check(
         labels: the model's labels (`_silence_`, `_unknown_`, words...).
         words: the command words.
         tsv_path: where to write every recording's prediction (optional).
-        command_threshold: see `decision.decide`.
+        command_threshold, unknown_weight: see `decision.decide`.
 
     Returns:
         `{}` when no recording is installed; else counts and rates, e.g.
@@ -73,7 +74,7 @@ def real_speech_check(
         recordings, clips = check_clips(condition)
         if not recordings:
             return {}
-        predicted = decide(predict(clips), command_threshold)
+        predicted = decide(predict(clips), command_threshold, unknown_weight)
         prefix = "real" if condition == "recorded" else "real_phone"
         positive = np.array([r.word in words for r in recordings])
         said = [labels[i] for i in predicted]

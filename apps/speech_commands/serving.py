@@ -14,8 +14,10 @@ All preprocessing is in the graph, so TF Serving takes raw audio:
   returns the probabilities so far and the new states under the same names.
   Start a stream with zeros of the shapes `stream_state_shapes` lists.
 
-Waveform signatures return `label` (string; `_unknown_` where the top command
-word's probability is below the model's `command_threshold`), `score` (the
+Waveform signatures return `label` (string: the most probable label, with
+`_unknown_`'s probability first multiplied by the model's `unknown_weight`;
+`_unknown_` where that is a command word whose probability is below the
+model's `command_threshold`), `score` (the
 label's probability) and `probabilities` `[batch, classes]` in `labels` order.
 """
 
@@ -88,12 +90,15 @@ class SpeechServingModule(ServingModule):
         labels: class names in output order.
         command_threshold: a command word's probability below this makes
             the `label` `_unknown_` (0: the most probable label).
+        unknown_weight: `_unknown_`'s probability is multiplied by this
+            before the argmax (`decision.decide`).
     """
 
-    def __init__(self, model, labels, command_threshold=0.0):
+    def __init__(self, model, labels, command_threshold=0.0, unknown_weight=1.0):
         super().__init__(name="speech_commands")
         self.model = model
         self.command_threshold = float(command_threshold)
+        self.unknown_weight = float(unknown_weight)
         self.labels = tf.constant(list(labels))
         self.frame_step = model.frontend.frame_step
         state_shapes = model.state_shapes()
@@ -119,7 +124,7 @@ class SpeechServingModule(ServingModule):
         )
 
     def _outputs(self, probabilities):
-        index = decide_tf(probabilities, self.command_threshold)
+        index = decide_tf(probabilities, self.command_threshold, self.unknown_weight)
         return {
             "label": tf.gather(self.labels, index),
             # The probability of the label given.

@@ -31,3 +31,26 @@ def test_threshold_must_be_a_probability_below_one():
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="command_threshold"):
             ModelConfig(command_threshold=bad)
+
+
+@pytest.mark.parametrize(
+    ("weight", "threshold", "expected"),
+    [
+        (1.0, 0.0, [2, 2, 0, 1]),
+        # _unknown_ at a fifth: the fourth row's "yes" (0.30) now beats it (0.10).
+        (0.2, 0.0, [2, 2, 0, 2]),
+        # The threshold still applies to the chosen command's own probability.
+        (0.2, 0.5, [2, 1, 0, 1]),
+        # Above 1: the unsure "yes" (0.45) loses to _unknown_ (0.20 * 3).
+        (3.0, 0.0, [2, 1, 0, 1]),
+    ],
+)
+def test_unknown_weight_moves_the_decision_toward_commands(weight, threshold, expected):
+    assert decide(PROBABILITIES, threshold, weight).tolist() == expected
+    assert decide_tf(PROBABILITIES, threshold, weight).numpy().tolist() == expected
+
+
+def test_unknown_weight_must_be_positive():
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="unknown_weight"):
+            ModelConfig(unknown_weight=bad)

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from apps.speech_commands.audio import wav_bytes
 from apps.speech_commands.config import PRESETS
+from apps.speech_commands.decision import decide
 from apps.speech_commands.model import build_speech_model
 from apps.speech_commands.serving import (
     SpeechServingModule,
@@ -167,6 +168,25 @@ def test_loudest_second_pads_short_and_finds_the_word_in_long_clips():
     long = np.zeros(30000, np.float32)
     long[20000:20100] = 1.0
     assert loudest_second(tf.constant(long)).numpy().sum() == 100
+
+
+def test_unknown_weight_in_the_export_decides_as_numpy_does(model):
+    waveforms = _waveforms()
+    expected = model(waveforms).numpy()
+    for weight in (1e-6, 1e6):
+        module = SpeechServingModule(model, LABELS, unknown_weight=weight)
+        outputs = module.serving_signatures()["serving_default"](
+            waveform=tf.constant(waveforms)
+        )
+        index = decide(expected, 0.0, weight)
+        # A weight far below 1 never answers _unknown_; far above, always.
+        assert (index != 1).all() if weight < 1 else (index == 1).all()
+        assert [s.decode() for s in outputs["label"].numpy()] == [
+            LABELS[i] for i in index
+        ]
+        np.testing.assert_allclose(
+            outputs["score"].numpy(), expected[np.arange(len(index)), index], atol=1e-5
+        )
 
 
 def test_command_threshold_answers_unknown_with_its_probability(model):
