@@ -91,26 +91,30 @@ def reverberate(samples: np.ndarray, response: np.ndarray) -> np.ndarray:
 
 
 def mu_law(samples: np.ndarray, mu: int = 255) -> np.ndarray:
-    """8-bit mu-law coding and decoding (G.711's companding), as floats."""
+    """8-bit mu-law coding and decoding (G.711's companding), as floats; each
+    clip (the last axis) scaled by its own peak."""
     import librosa
 
-    peak = np.abs(samples).max() + 1e-12
+    peak = np.abs(samples).max(axis=-1, keepdims=True) + 1e-12
     codes = librosa.mu_compress(samples / peak, mu=mu, quantize=True)
     return librosa.mu_expand(codes, mu=mu, quantize=True) * peak
 
 
 def telephone(samples: np.ndarray) -> np.ndarray:
-    """A narrowband phone call: band-pass, 8 kHz, mu-law, back to 16 kHz."""
+    """A narrowband phone call: band-pass, 8 kHz, mu-law, back to 16 kHz.
+
+    `samples` is one clip or a batch `[..., time]`, each clip on its own.
+    """
     import scipy.signal  # here: `lstm-keras apps` imports this module
 
     band = scipy.signal.butter(
         4, TELEPHONE_BAND, btype="bandpass", fs=SAMPLE_RATE, output="sos"
     )
-    narrow = scipy.signal.sosfilt(band, samples)
-    narrow = scipy.signal.resample_poly(narrow, TELEPHONE_RATE, SAMPLE_RATE)
+    narrow = scipy.signal.sosfilt(band, samples, axis=-1)
+    narrow = scipy.signal.resample_poly(narrow, TELEPHONE_RATE, SAMPLE_RATE, axis=-1)
     narrow = mu_law(narrow)
-    return scipy.signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE)[
-        : samples.size
+    return scipy.signal.resample_poly(narrow, SAMPLE_RATE, TELEPHONE_RATE, axis=-1)[
+        ..., : samples.shape[-1]
     ]
 
 

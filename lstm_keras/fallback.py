@@ -632,7 +632,7 @@ def _backward(
     kernel's gradient as one large matmul over all steps, as cuDNN does:
     `(d_projected, d_recurrent_kernel, dh0, dc0)`.
     """
-    time_steps = tf.shape(d_hidden)[0]
+    time_steps = _time_steps(d_hidden)
 
     def body(t, dh_next, dc_next, d_projected):
         # Slicing a step off the first axis aliases the stacked tensor.

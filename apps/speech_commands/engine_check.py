@@ -66,29 +66,30 @@ def engine_check(
     """Per condition: word accuracy, rejections of other words, confusions."""
     metrics: dict[str, Any] = {}
     table = []
+    spoken = np.array([word for _, _, word in rows])
+    command = np.isin(spoken, words)
+    expected = np.where(command, spoken, UNKNOWN_LABEL)
     for condition in CONDITIONS:
         if condition == "phone":
-            clips = np.asarray(
-                [speech_acoustics.telephone(c.astype(np.float64)) for c in clips],
-                np.float32,
-            )
+            clips = speech_acoustics.telephone(clips.astype(np.float64))
         said = [
-            labels[i] for i in decide(predict(clips), command_threshold, unknown_weight)
+            labels[i]
+            for i in decide(
+                predict(clips.astype(np.float32)), command_threshold, unknown_weight
+            )
         ]
-        expected = [w if w in words else UNKNOWN_LABEL for _, _, w in rows]
-        command = np.array([w in words for _, _, w in rows])
-        right = np.array([s == e for s, e in zip(said, expected, strict=True)])
+        right = np.asarray(said) == expected
         metrics[condition] = {
             "word_accuracy": float(right[command].mean()),
             "words_correct": f"{right[command].sum()}/{command.sum()}",
             "other_words_rejected": f"{right[~command].sum()}/{(~command).sum()}",
             "per_word": {
-                w: f"{right[spoken].sum()}/{spoken.sum()}"
-                for w in words
-                for spoken in [np.array([r[2] == w for r in rows])]
+                w: f"{right[spoken == w].sum()}/{(spoken == w).sum()}" for w in words
             },
             "confusions": collections.Counter(
-                (e, s) for s, e, ok in zip(said, expected, right, strict=True) if not ok
+                (str(e), s)
+                for s, e, ok in zip(said, expected, right, strict=True)
+                if not ok
             ).most_common(8),
         }
         table += [(condition, *row, s) for row, s in zip(rows, said, strict=True)]
@@ -121,7 +122,7 @@ def main(argv: list[str]) -> None:
     predict = run_probabilities(run)
 
     words = tuple(config.data.words)
-    pool = tuple(w for w in speech_synth.SynthConfig().unknown_words if w not in words)
+    pool = speech_synth.SynthConfig(words=words).unknown_pool
     rows, clips = engine_clips(engine, words, pool, speakers)
     metrics = engine_check(
         predict, config.data.labels, words, rows, clips,

@@ -36,7 +36,7 @@ def evaluate(config, test, info, model, run) -> dict[str, dict[str, Any]]:
     baseline, _ = evaluation_metrics(labels, targets, majority)
     # The same test clips through an 8 kHz mu-law phone line.
     waveforms = np.concatenate([x.numpy() for x, _ in test])
-    phone = np.stack([telephone(w.astype(np.float64)) for w in waveforms])
+    phone = telephone(waveforms.astype(np.float64))
     phone_predictions = decide(
         model.predict(phone.astype(np.float32), batch_size=64, verbose=0),
         *rule,

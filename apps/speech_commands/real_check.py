@@ -38,13 +38,19 @@ def check_clips(
             f"condition must be one of {CONDITIONS}. Received: {condition!r}."
         )
     recordings = [r for r in speech_real.recordings() if r.held_out]
-    clips = []
-    for recording in recordings:
-        clip = fit_to_clip(speech_real.load(recording), long_clips="loudest")
-        if condition == "phone":
-            clip = speech_acoustics.telephone(clip.astype(np.float64))
-        clips.append(clip.astype(np.float32))
-    return recordings, np.reshape(np.asarray(clips, np.float32), [-1, 16000])
+    clips = np.reshape(
+        np.asarray(
+            [
+                fit_to_clip(speech_real.load(r), long_clips="loudest")
+                for r in recordings
+            ],
+            np.float64,
+        ),
+        [-1, 16000],
+    )
+    if condition == "phone":
+        clips = speech_acoustics.telephone(clips)
+    return recordings, clips.astype(np.float32)
 
 
 def real_speech_check(

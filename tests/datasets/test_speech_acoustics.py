@@ -80,3 +80,12 @@ def test_microphone_limits_the_band():
     noise = 0.1 * rng.standard_normal(RATE)
     mic = speech_acoustics.microphone(noise, np.random.default_rng(4))
     assert _band_energy(mic, 7600, 8000) < 0.1 * _band_energy(noise, 7600, 8000)
+
+
+def test_telephone_of_a_batch_is_each_clip_on_its_own():
+    rng = np.random.default_rng(3)
+    clips = rng.normal(size=(3, 16000)) * np.array([[0.01], [0.3], [1.0]])
+    batch = speech_acoustics.telephone(clips)
+    assert batch.shape == clips.shape
+    for clip, phoned in zip(clips, batch, strict=True):
+        np.testing.assert_array_equal(speech_acoustics.telephone(clip), phoned)
