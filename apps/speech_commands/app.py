@@ -112,23 +112,25 @@ class SpeechCommandsApp(App):
         from .model import build_speech_model
 
         clips = data.info.samples["test"][:2]
-        state_shapes = build_speech_model(
-            config, len(data.info.labels), build=False
-        ).state_shapes()
-        step = config.model.frame_step
-        return {
+        requests = {
             "serving_default": {"waveform": clips},
             "serve_wav": {
                 "wav": np.array([wav_bytes(clip) for clip in clips], dtype=object)
             },
-            "stream_step": {
-                "chunk": clips[:, :step],
-                **{
-                    name: np.zeros((len(clips), *shape), np.float32)
-                    for name, shape in state_shapes.items()
-                },
+        }
+        if config.model.embedding_weight:
+            return requests  # no streaming signature (`serving`)
+        state_shapes = build_speech_model(
+            config, len(data.info.labels), build=False
+        ).state_shapes()
+        requests["stream_step"] = {
+            "chunk": clips[:, : config.model.frame_step],
+            **{
+                name: np.zeros((len(clips), *shape), np.float32)
+                for name, shape in state_shapes.items()
             },
         }
+        return requests
 
     def predict(self, export_dir: str, inputs: list[str]) -> Iterable[dict[str, Any]]:
         """Labels audio files with the export, as a TF Serving client would.

@@ -6,6 +6,13 @@ part is causal, so `stream_step` can run the same weights on 20 ms chunks
 with explicit state (frontend samples, convolution frames, LSTM `[h, c]`,
 running sum of the `mean` head), and after the last chunk of a clip its
 probabilities equal the whole-clip ones.
+
+With `embedding_weight > 0` a second branch listens too: Google's speech
+embedding, pretrained on real speech and frozen (`speech_embedding`), then an
+LSTM and its own classifier. Each branch trains on its own loss, as two
+models would (`train_step`); the answer is their weighted geometric mean,
+`softmax((1 - w) log p_spectrogram + w log p_embedding)`. This branch has
+no streaming form yet: such a model serves whole clips only.
 """
 
 from __future__ import annotations
@@ -18,9 +25,14 @@ from lstm_keras import LSTM
 
 from .config import SpeechConfig
 from .frontend import PCEN, LogMelFrontend
+from .speech_embedding import SpeechEmbedding
 
 _CONV_KERNEL = (3, 3)  # (time, frequency)
 _CONV_TIME_CONTEXT = _CONV_KERNEL[0] - 1  # past frames a causal conv needs
+# The embedding branch's dropout before its classifier: its LSTM sees only a
+# few steps of 96 numbers and overfits the synthetic voices without it.
+_EMBEDDING_DROPOUT = 0.3
+_LOG_FLOOR = 1e-7  # probabilities are floored before the log of the fusion
 
 
 @keras.saving.register_keras_serializable(package="speech_commands")
@@ -122,6 +134,10 @@ class SpeechModel(keras.Model):
         dropout: dropout between LSTMs and before the classifier.
         spec_augment: `SpecAugment` keyword arguments.
         seed: seed for dropout and SpecAugment.
+        embedding_weight: the speech-embedding branch's weight in the
+            answer (0: no such branch).
+        embedding_units: that branch's LSTM units.
+        embedding_stride: frames (10 ms) between its embeddings.
     """
 
     def __init__(
@@ -137,12 +153,20 @@ class SpeechModel(keras.Model):
         dropout=0.1,
         spec_augment=None,
         seed=None,
+        embedding_weight=0.0,
+        embedding_units=128,
+        embedding_stride=4,
         **kwargs,
     ):
         super().__init__(**kwargs)
         if head not in ("last", "mean"):
             raise ValueError(
                 f"SpeechModel head must be 'last' or 'mean'. Received: {head!r}."
+            )
+        if not 0 <= embedding_weight < 1:
+            raise ValueError(
+                "SpeechModel embedding_weight must be in [0, 1). "
+                f"Received: {embedding_weight}."
             )
         self.num_classes = num_classes
         self.frontend_config = dict(frontend or {})
@@ -159,6 +183,9 @@ class SpeechModel(keras.Model):
         self.dropout_rate = dropout
         self.spec_augment_config = dict(spec_augment or {})
         self.seed = seed
+        self.embedding_weight = float(embedding_weight)
+        self.embedding_units = embedding_units
+        self.embedding_stride = embedding_stride
 
         self.frontend = LogMelFrontend(**self.frontend_config, name="frontend")
         self.pcen = None if pcen is None else PCEN(**self.pcen_config, name="pcen")
@@ -207,6 +234,22 @@ class SpeechModel(keras.Model):
         self.classifier = keras.layers.Dense(
             num_classes, activation="softmax", dtype="float32", name="classifier"
         )
+        self.embedding = None
+        if self.embedding_weight:
+            self.embedding = SpeechEmbedding(embedding_stride, name="speech_embedding")
+            self.embedding_branch = [
+                keras.layers.LayerNormalization(name="embedding_norm"),
+                LSTM(embedding_units, name="embedding_lstm"),
+                keras.layers.Dropout(
+                    _EMBEDDING_DROPOUT, seed=seed, name="embedding_dropout"
+                ),
+                keras.layers.Dense(
+                    num_classes,
+                    activation="softmax",
+                    dtype="float32",
+                    name="embedding_classifier",
+                ),
+            ]
 
     # One function per stage, shared by `call` and `stream_step`, so the two
     # paths cannot drift apart.
@@ -235,6 +278,52 @@ class SpeechModel(keras.Model):
         return self.classifier(self.dropouts[-1](pooled, training=training))
 
     def call(self, waveform, training=False):
+        spectrogram = self._spectrogram_branch(waveform, training)
+        if self.embedding is None:
+            return spectrogram
+        return self._fuse(spectrogram, self._embedding_branch(waveform, training))
+
+    def _embedding_branch(self, waveform, training):
+        x = self.embedding(waveform)  # [batch, steps, 96]
+        for layer in self.embedding_branch:
+            x = layer(x, training=training)
+        return x
+
+    def _fuse(self, spectrogram, embedding):
+        """The branches' weighted geometric mean, renormalized."""
+        return tf.nn.softmax(
+            (1.0 - self.embedding_weight)
+            * tf.math.log(tf.maximum(spectrogram, _LOG_FLOOR))
+            + self.embedding_weight * tf.math.log(tf.maximum(embedding, _LOG_FLOOR))
+        )
+
+    def train_step(self, data):
+        """Each branch learns from its own loss, as two separate models would
+        (as the fusion was measured: README); the metrics score the fused
+        answer. Otherwise Keras's own step (loss scaling, distribution)."""
+        if self.embedding is None:
+            return super().train_step(data)
+        waveform, labels = data[0], data[1]
+        with tf.GradientTape() as tape:
+            spectrogram = self._spectrogram_branch(waveform, training=True)
+            embedding = self._embedding_branch(waveform, training=True)
+            # Each already divided by the number of replicas.
+            loss = self.compute_loss(y=labels, y_pred=spectrogram) + self.compute_loss(
+                y=labels, y_pred=embedding
+            )
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(scaled, variables), variables)
+        fused = self._fuse(spectrogram, embedding)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss * replicas)
+            else:
+                metric.update_state(labels, fused)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def _spectrogram_branch(self, waveform, training):
         x = self._features(self.frontend(waveform), training)
         if self.convolutions:
             x = x[..., None]  # [batch, frames, features, 1]
@@ -288,6 +377,12 @@ class SpeechModel(keras.Model):
             `(probabilities [batch, classes], new states)`: the probabilities
             as if the stream so far were a whole clip ending now.
         """
+        if self.embedding is not None:
+            raise ValueError(
+                "stream_step: the speech-embedding branch has no streaming form "
+                "yet; this model serves whole clips (model.embedding_weight=0 "
+                "streams)."
+            )
         new_states = {}
         features, new_states["frontend_buffer"] = self.frontend.step(
             chunk, states["frontend_buffer"]
@@ -336,6 +431,9 @@ class SpeechModel(keras.Model):
             "dropout": self.dropout_rate,
             "spec_augment": self.spec_augment_config,
             "seed": self.seed,
+            "embedding_weight": self.embedding_weight,
+            "embedding_units": self.embedding_units,
+            "embedding_stride": self.embedding_stride,
         }
 
 
@@ -410,10 +508,15 @@ def build_speech_model(
             "frequency_mask_bins": model_config.frequency_mask_bins,
         },
         seed=config.train.seed,
+        embedding_weight=model_config.embedding_weight,
+        embedding_units=model_config.embedding_units,
+        embedding_stride=model_config.embedding_stride,
         name=model_config.architecture,
     )
     if build:
         model(tf.zeros([1, 16000]))
+        if model.embedding is not None:
+            model.embedding.load_pretrained_weights()
     return model
 
 
