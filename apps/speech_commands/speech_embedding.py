@@ -21,7 +21,9 @@ or exported model carries them and needs neither package.
   every `stride` frames. Its convolutions shrink time 8-fold, so the stack
   runs once per offset `0, stride, ...` below 8 and the results interleave:
   the same numbers as each window on its own (tests), at a fraction of the
-  cost.
+  cost. (At strides 1 and 2 the later offsets fit fewer windows in a clip;
+  the layer keeps the windows every offset has: 16 and 8 of a second's 22
+  and 11.)
 """
 
 from __future__ import annotations
@@ -95,11 +97,6 @@ def log_mel(waveform: tf.Tensor) -> tf.Tensor:
     return tf.maximum(decibels, peak - _TOP_DB) / 10.0 + 2.0
 
 
-def frames_needed(steps: int, stride: int) -> int:
-    """Frames of `log_mel` a clip needs for `steps` embeddings."""
-    return WINDOW_FRAMES + (steps - 1) * stride
-
-
 @keras.saving.register_keras_serializable(package="speech_commands")
 class SpeechEmbedding(keras.layers.Layer):
     """Waveform `[batch, samples]` -> embeddings `[batch, steps, 96]`.
@@ -145,7 +142,8 @@ class SpeechEmbedding(keras.layers.Layer):
         # Set after the sublayers exist, so that it reaches them: a model
         # collects its trainable variables sublayer by sublayer, and a
         # gradient tape watches every trainable one it reads (set before,
-        # training differentiated the whole stack: 85 s an epoch, not 25).
+        # training differentiated the whole stack: 85 s an epoch at stride
+        # 4, not about 25).
         self.trainable = False
 
     def build(self, input_shape):
