@@ -110,13 +110,9 @@ def _config(**model):
     )
 
 
-def _waveforms(batch=4, seed=0):
-    return _speech_like(batch, seed)
-
-
 def test_answer_is_the_weighted_geometric_mean_of_the_branches():
     model = build_speech_model(_config(), 4)
-    waveforms = tf.constant(_waveforms())
+    waveforms = tf.constant(_speech_like(4))
     spectrogram = model._spectrogram_branch(waveforms, training=False).numpy()
     embedding = model._embedding_branch(waveforms, training=False).numpy()
     expected = spectrogram**0.7 * embedding**0.3
@@ -133,7 +129,7 @@ def test_each_branch_trains_on_its_own_loss_and_the_embedding_stays_frozen():
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    waveforms = tf.constant(_waveforms())
+    waveforms = tf.constant(_speech_like(4))
     labels = np.array([0, 1, 2, 3])
     crossentropy = keras.losses.SparseCategoricalCrossentropy()
     expected = float(
@@ -153,7 +149,7 @@ def test_each_branch_trains_on_its_own_loss_and_the_embedding_stays_frozen():
 
 def test_two_branch_model_round_trips_and_serves_whole_clips_only(tmp_path):
     model = build_speech_model(_config(), 4)
-    waveforms = _waveforms()
+    waveforms = _speech_like(4)
     path = str(tmp_path / "model.keras")
     model.save(path)
     restored = keras.models.load_model(path)
