@@ -118,8 +118,6 @@ class SpeechCommandsApp(App):
                 "wav": np.array([wav_bytes(clip) for clip in clips], dtype=object)
             },
         }
-        if config.model.embedding_weight:
-            return requests  # no streaming signature (`serving`)
         state_shapes = build_speech_model(
             config, len(data.info.labels), build=False
         ).state_shapes()

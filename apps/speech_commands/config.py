@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Annotated, Literal
 
 from lstm_keras_datasets.speech_synth import (
     COMMAND_WORDS,
@@ -12,6 +12,8 @@ from lstm_keras_datasets.speech_synth import (
 
 from lstm_keras.runner import TrainConfig
 from lstm_keras.runner.config_types import (
+    Above,
+    AtMost,
     ConfigSection,
     Fraction,
     NonNegativeFloat,
@@ -163,10 +165,13 @@ class ModelConfig(ConfigSection):
         embedding_weight: weight of a second branch in the answer: Google's
             speech embedding, pretrained on real speech and frozen, then an
             LSTM of `embedding_units` (0: no such branch; needs
-            `pip install openwakeword==0.4.0` for the weights; such a model
-            has no streaming signature yet).
+            `pip install openwakeword==0.4.0` for the weights; with it,
+            `frame_step` must be a multiple of 160).
         embedding_units: the embedding branch's LSTM units.
         embedding_stride: 10 ms frames between its embeddings (1, 2, 4, 8).
+        embedding_train_share: share of each training batch the embedding
+            branch learns from (its frozen network costs most of a training
+            step; the spectrogram branch always learns from all of it).
     """
 
     section_key = "model"
@@ -192,6 +197,7 @@ class ModelConfig(ConfigSection):
     embedding_weight: Fraction = 0.0
     embedding_units: PositiveInt = 128
     embedding_stride: Literal[1, 2, 4, 8] = 4
+    embedding_train_share: Annotated[float, Above(0), AtMost(1)] = 1.0
 
     def check(self):
         if not self.lstm_units:
@@ -200,6 +206,12 @@ class ModelConfig(ConfigSection):
             raise ValueError(
                 "model.frame_step must divide 16000 (one second) so streaming "
                 f"chunks tile the clip; got {self.frame_step}"
+            )
+        if self.embedding_weight and self.frame_step % 160:
+            raise ValueError(
+                "model.frame_step must be a multiple of 160 (10 ms) with "
+                "model.embedding_weight > 0, so that streaming chunks hold whole "
+                f"frames of the speech embedding; got {self.frame_step}"
             )
 
 

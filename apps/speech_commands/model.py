@@ -11,8 +11,9 @@ With `embedding_weight > 0` a second branch listens too: Google's speech
 embedding, pretrained on real speech and frozen (`speech_embedding`), then an
 LSTM and its own classifier. Each branch trains on its own loss, as two
 models would (`train_step`); the answer is their weighted geometric mean,
-`softmax((1 - w) log p_spectrogram + w log p_embedding)`. This branch has
-no streaming form yet: such a model serves whole clips only.
+`softmax((1 - w) log p_spectrogram + w log p_embedding)`. It streams too:
+each chunk's frames fill a 76-frame window, and each window that ends runs
+the embedding and one LSTM step (`SpeechEmbedding.step`).
 """
 
 from __future__ import annotations
@@ -138,6 +139,9 @@ class SpeechModel(keras.Model):
             answer (0: no such branch).
         embedding_units: that branch's LSTM units.
         embedding_stride: frames (10 ms) between its embeddings.
+        embedding_train_share: the share of each training batch (its first
+            clips) that the embedding branch learns from; its frozen stack
+            is most of a training step's cost.
     """
 
     def __init__(
@@ -156,6 +160,7 @@ class SpeechModel(keras.Model):
         embedding_weight=0.0,
         embedding_units=128,
         embedding_stride=4,
+        embedding_train_share=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -186,6 +191,12 @@ class SpeechModel(keras.Model):
         self.embedding_weight = float(embedding_weight)
         self.embedding_units = embedding_units
         self.embedding_stride = embedding_stride
+        if not 0 < embedding_train_share <= 1:
+            raise ValueError(
+                "SpeechModel embedding_train_share must be in (0, 1]. "
+                f"Received: {embedding_train_share}."
+            )
+        self.embedding_train_share = float(embedding_train_share)
 
         self.frontend = LogMelFrontend(**self.frontend_config, name="frontend")
         self.pcen = None if pcen is None else PCEN(**self.pcen_config, name="pcen")
@@ -299,28 +310,36 @@ class SpeechModel(keras.Model):
 
     def train_step(self, data):
         """Each branch learns from its own loss, as two separate models would
-        (as the fusion was measured: README); the metrics score the fused
-        answer. Otherwise Keras's own step (loss scaling, distribution)."""
+        (as the fusion was measured: README), the embedding branch from the
+        first `embedding_train_share` of the batch; the metrics score the
+        fused answer on those clips. Otherwise Keras's own step (loss
+        scaling, distribution)."""
         if self.embedding is None:
             return super().train_step(data)
         waveform, labels = data[0], data[1]
+        share = tf.shape(waveform)[0]
+        if self.embedding_train_share < 1:
+            share = tf.cast(
+                tf.math.ceil(self.embedding_train_share * tf.cast(share, tf.float32)),
+                tf.int32,
+            )
         with tf.GradientTape() as tape:
             spectrogram = self._spectrogram_branch(waveform, training=True)
-            embedding = self._embedding_branch(waveform, training=True)
+            embedding = self._embedding_branch(waveform[:share], training=True)
             # Each already divided by the number of replicas.
             loss = self.compute_loss(y=labels, y_pred=spectrogram) + self.compute_loss(
-                y=labels, y_pred=embedding
+                y=labels[:share], y_pred=embedding
             )
             scaled = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
         self.optimizer.apply(tape.gradient(scaled, variables), variables)
-        fused = self._fuse(spectrogram, embedding)
+        fused = self._fuse(spectrogram[:share], embedding)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for metric in self.metrics:
             if metric.name == "loss":
                 metric.update_state(loss * replicas)
             else:
-                metric.update_state(labels, fused)
+                metric.update_state(labels[:share], fused)
         return {metric.name: metric.result() for metric in self.metrics}
 
     def _spectrogram_branch(self, waveform, training):
@@ -357,6 +376,11 @@ class SpeechModel(keras.Model):
         if self.head == "mean":
             shapes["head_sum"] = (self.lstm_units[-1],)
             shapes["head_frames"] = (1,)
+        if self.embedding is not None:
+            for name, shape in self.embedding.state_shapes().items():
+                shapes[f"embedding_{name}"] = shape
+            shapes["embedding_lstm_h"] = (self.embedding_units,)
+            shapes["embedding_lstm_c"] = (self.embedding_units,)
         return shapes
 
     def initial_states(self, batch_size) -> dict[str, tf.Tensor]:
@@ -377,12 +401,6 @@ class SpeechModel(keras.Model):
             `(probabilities [batch, classes], new states)`: the probabilities
             as if the stream so far were a whole clip ending now.
         """
-        if self.embedding is not None:
-            raise ValueError(
-                "stream_step: the speech-embedding branch has no streaming form "
-                "yet; this model serves whole clips (model.embedding_weight=0 "
-                "streams)."
-            )
         new_states = {}
         features, new_states["frontend_buffer"] = self.frontend.step(
             chunk, states["frontend_buffer"]
@@ -415,7 +433,31 @@ class SpeechModel(keras.Model):
             frames = tf.cast(tf.shape(x)[1], x.dtype)
             new_states["head_frames"] = states["head_frames"] + frames
             pooled = new_states["head_sum"] / new_states["head_frames"]
-        return self._classify(pooled, training=False), new_states
+        probabilities = self._classify(pooled, training=False)
+        if self.embedding is None:
+            return probabilities, new_states
+        embedding = self._embedding_stream_step(chunk, states, new_states)
+        return self._fuse(probabilities, embedding), new_states
+
+    def _embedding_stream_step(self, chunk, states, new_states):
+        """The embedding branch's `stream_step`: fills `new_states`, returns
+        its probabilities (before its first window: those of zero states)."""
+        names = self.embedding.state_shapes()
+        embeddings, mask, embedding_states = self.embedding.step(
+            chunk, {name: states[f"embedding_{name}"] for name in names}
+        )
+        for name in names:
+            new_states[f"embedding_{name}"] = embedding_states[name]
+        norm, lstm, dropout, classifier = self.embedding_branch
+        h, c = states["embedding_lstm_h"], states["embedding_lstm_c"]
+
+        def run():
+            _, (new_h, new_c) = lstm.step(norm(embeddings), [h, c], mask=mask)
+            return new_h, new_c
+
+        h, c = tf.cond(tf.reduce_any(mask), run, lambda: (h, c))
+        new_states["embedding_lstm_h"], new_states["embedding_lstm_c"] = h, c
+        return classifier(dropout(h, training=False))
 
     def get_config(self):
         return {
@@ -434,6 +476,7 @@ class SpeechModel(keras.Model):
             "embedding_weight": self.embedding_weight,
             "embedding_units": self.embedding_units,
             "embedding_stride": self.embedding_stride,
+            "embedding_train_share": self.embedding_train_share,
         }
 
 
@@ -511,6 +554,7 @@ def build_speech_model(
         embedding_weight=model_config.embedding_weight,
         embedding_units=model_config.embedding_units,
         embedding_stride=model_config.embedding_stride,
+        embedding_train_share=model_config.embedding_train_share,
         name=model_config.architecture,
     )
     if build:

@@ -13,8 +13,6 @@ All preprocessing is in the graph, so TF Serving takes raw audio:
   states (`frontend_buffer`, `conv_*_frames`, `lstm_*_h`, `lstm_*_c`...);
   returns the probabilities so far and the new states under the same names.
   Start a stream with zeros of the shapes `stream_state_shapes` lists.
-  (Not in the export of a model with a speech-embedding branch, which has
-  no streaming form yet.)
 
 Waveform signatures return `label` (string: the most probable label, with
 `_unknown_`'s probability first multiplied by the model's `unknown_weight`;
@@ -115,16 +113,15 @@ class SpeechServingModule(ServingModule):
             self._serve_wav,
             [tf.TensorSpec([None], tf.string, name="wav")],
         )
-        if model.embedding is None:  # that branch has no streaming form yet
-            self.stream_step = self.add_signature(
-                "stream_step",
-                self._stream_step,
-                chunk=tf.TensorSpec([None, None], tf.float32, name="chunk"),
-                **{
-                    name: tf.TensorSpec([None, *shape], tf.float32, name=name)
-                    for name, shape in state_shapes.items()
-                },
-            )
+        self.stream_step = self.add_signature(
+            "stream_step",
+            self._stream_step,
+            chunk=tf.TensorSpec([None, None], tf.float32, name="chunk"),
+            **{
+                name: tf.TensorSpec([None, *shape], tf.float32, name=name)
+                for name, shape in state_shapes.items()
+            },
+        )
 
     def _outputs(self, probabilities):
         index = decide_tf(probabilities, self.command_threshold, self.unknown_weight)

@@ -12,18 +12,23 @@ with `onnx`, when a new model is built (`load_pretrained_weights`); a saved
 or exported model carries them and needs neither package.
 
 - `log_mel`: the embedding's input features: a 25 ms periodic Hann window
-  centered in a 512-point FFT, a 10 ms hop, no padding (97 frames a second),
-  the power of int16-scaled samples in 32 Slaney mel bands from 60 to
-  3800 Hz, in dB floored 80 dB below the clip's peak, then `dB / 10 + 2`
-  (openWakeWord's scaling to the TF Hub module's range). Checked against
-  openWakeWord's `melspectrogram.onnx` (tests).
+  centered in a 512-point FFT, a 10 ms hop (100 frames a second), the power
+  of int16-scaled samples in 32 Slaney mel bands from 60 to 3800 Hz, in dB,
+  then `dB / 10 + 2` (openWakeWord's scaling to the TF Hub module's range).
+  Checked against openWakeWord's `melspectrogram.onnx` (tests). Two changes
+  make it causal, so that a stream gets the whole clip's numbers
+  (`log_mel_step`): 480 zeros are prepended (3 hops, so each 10 ms of a
+  stream completes one frame; frame `i + 3` is openWakeWord's frame `i`),
+  and the dB are floored at a fixed 17 dB instead of 80 dB below the
+  clip's peak, which a stream cannot know in advance (17 = the median
+  peak of the training clips, 97 dB, minus 80: the floor the network
+  mostly saw before).
 - `SpeechEmbedding`: waveforms to 96 numbers per 76-frame window (775 ms),
-  every `stride` frames. Its convolutions shrink time 8-fold, so the stack
-  runs once per offset `0, stride, ...` below 8 and the results interleave:
-  the same numbers as each window on its own (tests), at a fraction of the
-  cost. (At strides 1 and 2 the later offsets fit fewer windows in a clip;
-  the layer keeps the windows every offset has: 16 and 8 of a second's 22
-  and 11.)
+  one window ending every `stride` frames. Its convolutions shrink time
+  8-fold, so the stack runs once per offset `0, stride, ...` below 8 and
+  the results interleave: the same numbers as each window on its own
+  (tests), at a fraction of the cost. `step` computes the windows a stream
+  chunk completes, on the last 76 frames, with the same weights.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ NUM_MEL_BINS = 32
 _FFT_LENGTH = 512
 _WINDOW_LENGTH = 400  # 25 ms
 _HOP = 160  # 10 ms
-_TOP_DB = 80.0
+_PADDING = 480  # zeros prepended: 3 hops, so 160 new samples end 1 frame
+_FLOOR_DB = 17.0  # see the module docstring
 _TIME_REDUCTION = 8  # the stack's three 2x time poolings
 # The stack, as Google built it: (filters, kernel (time, frequency)) per
 # convolution, and the pooling (time, frequency) after some of them.
@@ -73,11 +79,11 @@ def _stft_window() -> np.ndarray:
     return window
 
 
-def log_mel(waveform: tf.Tensor) -> tf.Tensor:
-    """float32 `[batch, samples]` in [-1, 1] -> `[batch, frames, 32]`."""
+def _frames_to_log_mel(samples: tf.Tensor) -> tf.Tensor:
+    """`[batch, samples]` -> `[batch, frames, 32]`, frames without padding."""
     window = tf.constant(_stft_window())
     spectrum = tf.signal.stft(
-        waveform * 32768.0,  # the module was trained on int16-scaled samples
+        samples * 32768.0,  # the module was trained on int16-scaled samples
         frame_length=_FFT_LENGTH,
         frame_step=_HOP,
         fft_length=_FFT_LENGTH,
@@ -92,9 +98,27 @@ def log_mel(waveform: tf.Tensor) -> tf.Tensor:
             sr=SAMPLE_RATE, n_fft=_FFT_LENGTH, n_mels=NUM_MEL_BINS, fmin=60, fmax=3800
         ).T.astype(np.float32),
     )
-    decibels = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / np.log(10.0)
-    peak = tf.reduce_max(decibels, axis=[1, 2], keepdims=True)
-    return tf.maximum(decibels, peak - _TOP_DB) / 10.0 + 2.0
+    floor = 10.0 ** (_FLOOR_DB / 10.0)
+    decibels = 10.0 * tf.math.log(tf.maximum(mel, floor)) / np.log(10.0)
+    return decibels / 10.0 + 2.0
+
+
+def log_mel(waveform: tf.Tensor) -> tf.Tensor:
+    """float32 `[batch, samples]` in [-1, 1] -> `[batch, frames, 32]`.
+
+    Frame `i` ends at sample `160 (i + 1) + 32`: `samples // 160` frames
+    (one fewer when `samples % 160 < 32`).
+    """
+    return _frames_to_log_mel(tf.pad(waveform, [[0, 0], [_PADDING, 0]]))
+
+
+def log_mel_step(chunk: tf.Tensor, buffer: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`log_mel` on a stream: `chunk` `[batch, 160 k]` and the previous
+    call's `buffer` `[batch, 480]` (zeros at the start) -> the chunk's `k`
+    frames and the new buffer. Chunk by chunk, the frames equal `log_mel`'s
+    on the whole stream."""
+    joined = tf.concat([buffer, chunk], axis=1)
+    return _frames_to_log_mel(joined), joined[:, -_PADDING:]
 
 
 @keras.saving.register_keras_serializable(package="speech_commands")
@@ -108,7 +132,8 @@ class SpeechEmbedding(keras.layers.Layer):
         stride: frames (10 ms each) between embeddings; one of 1, 2, 4, 8.
 
     Call arguments:
-        waveform: float32 `[batch, samples]` at 16 kHz, at least 0.775 s.
+        waveform: float32 `[batch, samples]` at 16 kHz, at least 12032
+            samples (76 frames).
 
     Example:
 
@@ -173,22 +198,89 @@ class SpeechEmbedding(keras.layers.Layer):
 
     def call(self, waveform):
         features = log_mel(waveform)  # [batch, frames, 32]
-        offsets = range(0, _TIME_REDUCTION, self.stride)
         frames = features.shape[1]
-        if frames is not None and frames < WINDOW_FRAMES + offsets[-1]:
+        if frames is not None and frames < WINDOW_FRAMES:
             raise ValueError(
-                f"SpeechEmbedding needs at least {WINDOW_FRAMES + offsets[-1]} "
-                f"frames ({(WINDOW_FRAMES + offsets[-1] - 1) * _HOP + _FFT_LENGTH} "
-                f"samples). Received: {frames} frames."
+                f"SpeechEmbedding needs at least {WINDOW_FRAMES} frames "
+                f"({(WINDOW_FRAMES - 1) * _HOP + _FFT_LENGTH - _PADDING} samples). "
+                f"Received: {frames} frames."
             )
-        parts = [self._stack(features[:, offset:]) for offset in offsets]
+        offsets = range(0, _TIME_REDUCTION, self.stride)
+        # The later offsets may fit one window fewer; frames padded at the end
+        # give every offset as many, and the slice below drops the extra.
+        padded = tf.pad(features, [[0, 0], [0, offsets[-1]], [0, 0]])
+        parts = [self._stack(padded[:, offset:]) for offset in offsets]
         steps = tf.reduce_min([tf.shape(part)[1] for part in parts])
         # [batch, windows, offsets, 96]: window w of offset o starts at frame
         # 8w + o, so this order is time order.
         stacked = tf.stack([part[:, :steps] for part in parts], axis=2)
+        windows = (tf.shape(features)[1] - WINDOW_FRAMES) // self.stride + 1
         return tf.reshape(
             stacked, [tf.shape(stacked)[0], steps * len(parts), EMBEDDING_SIZE]
+        )[:, :windows]
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """`step`'s state names and shapes, without the batch dimension."""
+        return {
+            "samples": (_PADDING,),
+            "frames": (WINDOW_FRAMES - 1, NUM_MEL_BINS),
+            # Frames so far, kept below 75 + stride: all `step` needs to
+            # know (whether a window is full, and when the next one ends).
+            "frames_seen": (1,),
+        }
+
+    def step(self, chunk, states):
+        """The windows a stream chunk completes, with explicit state.
+
+        Args:
+            chunk: float32 `[batch, 160 k]` samples (k >= 1).
+            states: `state_shapes()` tensors: zeros at a stream's start, then
+                the previous call's.
+
+        Returns:
+            `(embeddings [batch, windows, 96], mask [batch, windows], new
+            states)`: up to `ceil(k / stride)` windows (the mask marks those
+            that ended in this chunk, in time order, first). Chunk by chunk, a
+            stream gets the windows `call` gives on the whole of it.
+        """
+        new_frames, samples = log_mel_step(chunk, states["samples"])
+        frames = tf.concat([states["frames"], new_frames], axis=1)
+        count = tf.shape(new_frames)[1]
+        seen = tf.cast(states["frames_seen"][:, 0], tf.int32)  # [batch]
+        # Frame n (from 0) ends a window when n >= 75 and (n - 75) % stride
+        # is 0; the first such frame from this chunk on, then every stride.
+        last_frame = WINDOW_FRAMES - 1
+        first = (
+            last_frame
+            + -(-tf.maximum(seen - last_frame, 0) // self.stride) * self.stride
         )
+        windows = -(-count // self.stride)
+        ends = (first - seen)[:, None] + self.stride * tf.range(windows)[None, :]
+        mask = ends < count  # [batch, windows]
+        # Window ending at new frame e is `frames[e : e + 76]`.
+        starts = tf.minimum(ends, count - 1)
+        positions = starts[:, :, None] + tf.range(WINDOW_FRAMES)[None, None, :]
+        gathered = tf.gather(frames, positions, batch_dims=1)  # [b, w, 76, 32]
+        embeddings = tf.cond(
+            tf.reduce_any(mask),
+            lambda: tf.reshape(
+                self._stack(tf.reshape(gathered, [-1, WINDOW_FRAMES, NUM_MEL_BINS])),
+                [tf.shape(mask)[0], windows, EMBEDDING_SIZE],
+            ),
+            lambda: tf.zeros([tf.shape(mask)[0], windows, EMBEDDING_SIZE]),
+        )
+        total = seen + count
+        seen = tf.where(
+            total > last_frame,
+            last_frame + (total - last_frame) % self.stride,
+            total,
+        )
+        new_states = {
+            "samples": samples,
+            "frames": frames[:, -last_frame:],
+            "frames_seen": tf.cast(seen[:, None], states["frames_seen"].dtype),
+        }
+        return embeddings, mask, new_states
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, EMBEDDING_SIZE)
