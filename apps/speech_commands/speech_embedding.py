@@ -106,8 +106,8 @@ def _frames_to_log_mel(samples: tf.Tensor) -> tf.Tensor:
 def log_mel(waveform: tf.Tensor) -> tf.Tensor:
     """float32 `[batch, samples]` in [-1, 1] -> `[batch, frames, 32]`.
 
-    Frame `i` ends at sample `160 (i + 1) + 32`: `samples // 160` frames
-    (one fewer when `samples % 160 < 32`).
+    Frame `i` covers samples `[160 i - 480, 160 i + 32)`: a clip of
+    `160 m` samples gives `m` frames.
     """
     return _frames_to_log_mel(tf.pad(waveform, [[0, 0], [_PADDING, 0]]))
 
@@ -214,7 +214,9 @@ class SpeechEmbedding(keras.layers.Layer):
         # [batch, windows, offsets, 96]: window w of offset o starts at frame
         # 8w + o, so this order is time order.
         stacked = tf.stack([part[:, :steps] for part in parts], axis=2)
-        windows = (tf.shape(features)[1] - WINDOW_FRAMES) // self.stride + 1
+        windows = tf.maximum(
+            (tf.shape(features)[1] - WINDOW_FRAMES) // self.stride + 1, 0
+        )
         return tf.reshape(
             stacked, [tf.shape(stacked)[0], steps * len(parts), EMBEDDING_SIZE]
         )[:, :windows]
