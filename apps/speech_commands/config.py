@@ -260,9 +260,11 @@ PRESETS = {
         ),
         # 30 epochs, patience 8 so that the cosine schedule runs to its end:
         # the embedding branch nearly doubles an epoch's cost, and 40 would
-        # pass the 15-minute budget. With it, 30 epochs gave 94.2 % on unseen
-        # voices in 12 min 34 s; without it, 40 epochs gave 95.1-95.3 %, 30
-        # with patience 4 94.0-94.4 %.
+        # pass the 15-minute budget. With it, 30 epochs gave 94.2-94.7 % on
+        # unseen voices in 12-15 minutes (README); without it, 40 epochs gave
+        # 95.1-95.3 %, 30 with patience 4 94.0-94.4 %. 40 epochs with
+        # embedding_train_share=0.5 cost the same and gave 94.6-94.8 %, with
+        # no better real-speech check.
         train=TrainConfig(
             epochs=30, batch_size=64, learning_rate=2e-3, early_stopping_patience=8
         ),
