@@ -172,11 +172,6 @@ class ModelConfig(ConfigSection):
         embedding_train_share: share of each training batch the embedding
             branch learns from (its frozen network costs most of a training
             step; the spectrogram branch always learns from all of it).
-        embedding_views: 0: the frozen embedding runs on every training
-            batch. V > 0: each training clip is augmented V times and
-            embedded once before training; each epoch the branch learns
-            from one of a clip's V views, at random (the spectrogram branch
-            still sees fresh augmentation).
     """
 
     section_key = "model"
@@ -203,7 +198,6 @@ class ModelConfig(ConfigSection):
     embedding_units: PositiveInt = 128
     embedding_stride: Literal[1, 2, 4, 8] = 4
     embedding_train_share: Annotated[float, Above(0), AtMost(1)] = 1.0
-    embedding_views: NonNegativeInt = 0
 
     def check(self):
         if not self.lstm_units:

@@ -287,55 +287,36 @@ def _augment(waveforms, seed, background, config: SpeechConfig):
 def make_dataset(
     corpus: Corpus, split: str, config: SpeechConfig, training: bool
 ) -> tf.data.Dataset:
-    """Batches of `(float32 waveform [batch, 16000], int32 label [batch])`.
-
-    Training batches with `model.embedding_views > 0` (and the embedding
-    branch on) are `({"waveform": ..., "embeddings": [batch, steps, 96]},
-    label)`: each clip's embeddings one of its views, at random
-    (`embedding_views`).
-    """
+    """Batches of `(float32 waveform [batch, 16000], int32 label [batch])`."""
     clips, targets = corpus.clips[split], corpus.targets[split]
     seed = config.train.seed
 
     def load(indices):
         waveforms = tf.numpy_function(lambda i: clips[i], [indices], tf.int16)
-        return tf.cast(tf.reshape(waveforms, [-1, CLIP_SAMPLES]), tf.float32) / 32768.0
+        waveforms = (
+            tf.cast(tf.reshape(waveforms, [-1, CLIP_SAMPLES]), tf.float32) / 32768.0
+        )
+        return waveforms, tf.gather(targets, indices)
 
     indices = tf.data.Dataset.range(len(targets))
-    if not training:
-        dataset = indices.batch(config.train.batch_size).map(
-            lambda i: (load(i), tf.gather(targets, i)),
+    if training:
+        indices = indices.shuffle(
+            len(targets), seed=seed, reshuffle_each_iteration=True
+        )
+    dataset = indices.batch(config.train.batch_size).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    if training:
+        seeds = tf.data.Dataset.random(
+            seed=seed, rerandomize_each_iteration=True
+        ).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, pair: (
+                _augment(batch[0], pair, corpus.background, config),
+                batch[1],
+            ),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        return dataset.prefetch(tf.data.AUTOTUNE)
-
-    def augment(waveforms, pair):
-        return _augment(waveforms, pair, corpus.background, config)
-
-    views = None
-    if config.model.embedding_weight and config.model.embedding_views:
-        from .embedding_views import embed_views
-
-        views = embed_views(clips, augment, config)
-
-    def training_batch(i, pair):
-        waveforms = augment(load(i), pair)
-        labels = tf.gather(targets, i)
-        if views is None:
-            return waveforms, labels
-        view = tf.random.stateless_uniform(
-            tf.shape(i), tf.random.experimental.stateless_fold_in(pair, 1), 0,
-            views.shape[0], tf.int64,
-        )  # fmt: skip
-        embeddings = tf.numpy_function(lambda v, j: views[v, j], [view, i], tf.float32)
-        embeddings.set_shape([None, *views.shape[2:]])
-        return {"waveform": waveforms, "embeddings": embeddings}, labels
-
-    indices = indices.shuffle(len(targets), seed=seed, reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    dataset = tf.data.Dataset.zip((indices.batch(config.train.batch_size), seeds)).map(
-        training_batch, num_parallel_calls=tf.data.AUTOTUNE
-    )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -295,11 +295,7 @@ class SpeechModel(keras.Model):
         return self._fuse(spectrogram, self._embedding_branch(waveform, training))
 
     def _embedding_branch(self, waveform, training):
-        return self._embedding_head(self.embedding(waveform), training)
-
-    def _embedding_head(self, embeddings, training):
-        """`[batch, steps, 96]` embeddings -> the branch's probabilities."""
-        x = embeddings
+        x = self.embedding(waveform)  # [batch, steps, 96]
         for layer in self.embedding_branch:
             x = layer(x, training=training)
         return x
@@ -315,15 +311,12 @@ class SpeechModel(keras.Model):
     def train_step(self, data):
         """Each branch learns from its own loss, as two separate models would
         (as the fusion was measured: README), the embedding branch from the
-        first `embedding_train_share` of the batch (on embeddings computed
-        ahead where the batch holds them); the metrics score the fused
-        answer on those clips. Otherwise Keras's own step (loss
+        first `embedding_train_share` of the batch; the metrics score the
+        fused answer on those clips. Otherwise Keras's own step (loss
         scaling, distribution)."""
         if self.embedding is None:
             return super().train_step(data)
-        inputs, labels = data[0], data[1]
-        # A dict when the embeddings were computed ahead (`embedding_views`).
-        waveform = inputs["waveform"] if isinstance(inputs, dict) else inputs
+        waveform, labels = data[0], data[1]
         share = tf.shape(waveform)[0]
         if self.embedding_train_share < 1:
             share = tf.cast(
@@ -332,12 +325,7 @@ class SpeechModel(keras.Model):
             )
         with tf.GradientTape() as tape:
             spectrogram = self._spectrogram_branch(waveform, training=True)
-            if isinstance(inputs, dict):
-                embedding = self._embedding_head(
-                    inputs["embeddings"][:share], training=True
-                )
-            else:
-                embedding = self._embedding_branch(waveform[:share], training=True)
+            embedding = self._embedding_branch(waveform[:share], training=True)
             # Each already divided by the number of replicas.
             loss = self.compute_loss(y=labels, y_pred=spectrogram) + self.compute_loss(
                 y=labels[:share], y_pred=embedding
