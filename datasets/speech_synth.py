@@ -68,7 +68,7 @@ SAMPLE_RATE = 16000
 CLIP_SAMPLES = SAMPLE_RATE  # one second
 COMPLETE_MARKER = ".complete"
 # Bump when the generated audio changes, so stale caches are not re-used.
-# 5: every speaker's clips from fresh engine state (`_fresh_engine`); before,
+# 5: every speaker's clips from fresh engine state (`fresh_engine`); before,
 # two generations of one config differed in about two clips of three.
 GENERATOR_VERSION = 5
 
@@ -777,10 +777,11 @@ def _worker_engine(name: str):
     return _WORKER_ENGINES[name]
 
 
-def _fresh_engine(name: str, rng: np.random.Generator) -> None:
-    """Resets a worker's engine before a speaker's clips, so that they do not
-    depend on which speakers that worker spoke before (it varies from one
-    generation to the next). flite runs a new process per clip already."""
+def fresh_engine(name: str, rng: np.random.Generator) -> None:
+    """Resets this process's engine `name` before a speaker's clips, so that
+    they do not depend on what it spoke before (in the corpus, which
+    speakers a worker gets varies from one generation to the next). flite
+    runs a new process per clip already."""
     engine = _worker_engine(name)
     if hasattr(engine, "reset"):
         engine.reset(int(rng.integers(2**31)))
@@ -801,7 +802,7 @@ def _babble(root: str) -> np.ndarray | None:
 def _speaker_clips(task) -> list[tuple[str, str]]:
     """Writes every clip of one speaker; returns (relative path, split) pairs."""
     root, config, index, speaker = task
-    _fresh_engine(speaker.engine, np.random.default_rng([config.seed, 9, index]))
+    fresh_engine(speaker.engine, np.random.default_rng([config.seed, 9, index]))
     rng = np.random.default_rng([config.seed, 2, index])
     pool = config.unknown_pool
     words = [w for w in config.words for _ in range(config.repeats)]

@@ -43,7 +43,10 @@ def engine_clips(
     """Rows `(voice, speaker number, word)` and their clean clips `[n, 16000]`."""
     rng = np.random.default_rng(0)
     rows, clips = [], []
-    for speaker in speech_synth.unseen_speakers(engine, speakers):
+    for number, speaker in enumerate(speech_synth.unseen_speakers(engine, speakers)):
+        # The same clips on every call (Piper's noise would otherwise start
+        # from a seed onnxruntime draws per process).
+        speech_synth.fresh_engine(engine, np.random.default_rng([0, number]))
         others = (
             rng.choice(unknown_pool, OTHER_WORDS_PER_SPEAKER) if unknown_pool else []
         )

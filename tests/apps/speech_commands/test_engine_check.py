@@ -26,6 +26,10 @@ def test_clips_are_clean_one_second_words_of_each_speaker(piper_clips):
     np.testing.assert_allclose(np.abs(clips).max(axis=1), 0.5, rtol=1e-5)
     # Centred speech, silent edges: no noise was added.
     assert np.all(clips[:, :200] == 0) and np.all(clips[:, -200:] == 0)
+    # The same clips on every call, whatever the engine spoke before.
+    again = engine_check.engine_clips("piper", WORDS, ("cat", "dog"), speakers=2)
+    assert again[0] == rows
+    np.testing.assert_array_equal(again[1], clips)
 
 
 def _answer(rows, said):
