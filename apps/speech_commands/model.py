@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_keras import LSTM
+from lstm_keras.runner import optimizer_options
 
 from .config import SpeechConfig
 from .frontend import PCEN, LogMelFrontend
@@ -580,7 +581,7 @@ def build_model(config: SpeechConfig, info) -> SpeechModel:
         alpha=0.05,
     )
     model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+        optimizer=keras.optimizers.Adam(schedule, **optimizer_options(config.train)),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         # The LSTM layers opt out of XLA (cuDNN is chosen at run time);

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from lstm_keras import LSTM
+from lstm_keras.runner import optimizer_options
 
 from .data import TIME_PERIODS
 
@@ -426,7 +427,9 @@ def build_model(config, info) -> keras.Model:
             **settings,
         )
     model.compile(
-        optimizer=keras.optimizers.Adam(config.train.learning_rate),
+        optimizer=keras.optimizers.Adam(
+            config.train.learning_rate, **optimizer_options(config.train)
+        ),
         loss=PinballLoss(config.model.quantiles)
         if config.model.quantiles
         else config.model.loss,

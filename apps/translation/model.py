@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 import lstm_keras
+from lstm_keras.runner import optimizer_options
 
 from .tokenizer import PAD_ID
 
@@ -391,13 +392,18 @@ class LinearDecayAtEnd(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def compile_translator(translator, model_config, learning_rate, epsilon=1e-7):
+def compile_translator(
+    translator, model_config, learning_rate, epsilon=1e-7, optimizer_kwargs=None
+):
     """Compiles with Adam, the masked smoothed loss and masked accuracy.
 
-    `learning_rate`: a float or a `LearningRateSchedule`; `epsilon`: Adam's.
+    `learning_rate`: a float or a `LearningRateSchedule`; `epsilon`: Adam's;
+    `optimizer_kwargs`: more of Adam's arguments (`optimizer_options`).
     """
     translator.compile(
-        optimizer=keras.optimizers.Adam(learning_rate, epsilon=epsilon, clipnorm=5.0),
+        optimizer=keras.optimizers.Adam(
+            learning_rate, epsilon=epsilon, clipnorm=5.0, **(optimizer_kwargs or {})
+        ),
         loss=MaskedCrossEntropy(model_config.label_smoothing),
         metrics=[masked_accuracy],
     )
@@ -428,5 +434,9 @@ def build_model(config, info) -> Translator:
             train.decay_to,
         )
     return compile_translator(
-        translator, config.model, learning_rate, train.adam_epsilon
+        translator,
+        config.model,
+        learning_rate,
+        train.adam_epsilon,
+        optimizer_options(train),
     )

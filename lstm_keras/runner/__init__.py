@@ -2,8 +2,9 @@
 
 Apps build on three names from here: `App` (the contract an app implements),
 `AppData` (its prepared data) and `TrainConfig` (the `train.*` keys), plus
-`ConfigSection` and the bound types for their own config sections, and
-`ServingModule` for their serving signatures. The layer never imports the
+`ConfigSection` and the bound types for their own config sections,
+`ServingModule` for their serving signatures, and `optimizer_options` (what
+the `train.*` keys ask of every optimizer). The layer never imports the
 runner; the runner imports only the layer's `portable_graphs` (exports are
 traced without XLA).
 
@@ -27,6 +28,7 @@ _NAMES = {
     "TrainConfig": "lstm_keras.runner.config",
     "ConfigSection": "lstm_keras.runner.config_types",
     "ServingModule": "lstm_keras.runner.serving",
+    "optimizer_options": "lstm_keras.runner.training",
     "lazy_import": "lstm_keras.runner.lazy_import",
 }
 

@@ -19,6 +19,7 @@ import yaml
 from lstm_keras.runner.atomic_files import write_text_atomically
 from lstm_keras.runner.config_types import (
     ConfigSection,
+    Fraction,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -47,6 +48,10 @@ class TrainConfig(ConfigSection):
     mixed_precision: bool = False
     # tf.config.experimental.enable_op_determinism: same seed, same metrics.
     deterministic: bool = True
+    # Above 0: the optimizer keeps an exponential moving average of the
+    # weights with this momentum (Keras's `use_ema`); validation, the choice
+    # of the best epoch, evaluation and export use the averaged weights.
+    ema_momentum: Fraction = 0.0
 
 
 def preset_config(app: Any, preset: str) -> Any:

@@ -63,8 +63,10 @@ def fit_multi_worker(
             callback_list.on_train_batch_end(step, step_logs)
         logs = {name: float(value) for name, value in step_logs.items()}
         model.reset_metrics()
+        callback_list.on_test_begin()
         for batch in validation_batches:
             validation_logs = test_step(batch)
+        callback_list.on_test_end()
         logs.update(
             {f"val_{name}": float(value) for name, value in validation_logs.items()}
         )

@@ -307,17 +307,35 @@ def build_model_variables(model: keras.Model, data: Any) -> None:
         model(inputs)
 
 
+def optimizer_options(train_config: Any) -> dict[str, Any]:
+    """Keyword arguments every app's optimizer takes from `train.*` keys."""
+    if not train_config.ema_momentum:
+        return {}
+    return {"use_ema": True, "ema_momentum": train_config.ema_momentum}
+
+
 def load_weights(model: keras.Model, path: str) -> None:
-    """Loads a `.weights.h5` saved with optimizer state into `model`."""
+    """Loads a `.weights.h5` saved with optimizer state into `model`.
+
+    With `train.ema_momentum`, the checkpoint holds the training weights and
+    their moving average (an optimizer variable); the model gets the average.
+    """
     if model.optimizer is not None and not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
+    if model.optimizer is not None and model.optimizer.use_ema:
+        model.optimizer.finalize_variable_values(model.trainable_variables)
 
 
 def _callbacks(
     config: Any, run: RunDirectory, history: list[dict[str, Any]], chief: bool
 ) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = []
+    if config.train.ema_momentum:
+        # Validation (and so the best epoch) on the averaged weights; the
+        # checkpoints and backups keep the training weights, so a resumed run
+        # goes on exactly where it stopped.
+        callbacks.append(keras.callbacks.SwapEMAWeights())
     if chief:
         best = best_epoch(history, MONITOR)
         callbacks += [

@@ -147,3 +147,45 @@ def test_mixed_precision_flag_sets_the_policy():
         assert keras.mixed_precision.dtype_policy().compute_dtype == "bfloat16"
     finally:
         assert set_precision(False) == "float32"
+
+
+def test_weight_averaging_validates_evaluates_and_resumes_on_the_average(tmp_path):
+    overrides = ["train.epochs=3", "train.early_stopping_patience=0"]
+    plain = train(
+        APP,
+        resolve_config(APP, "tiny", overrides=overrides),
+        RunDirectory(str(tmp_path / "plain")),
+    )
+    config = resolve_config(
+        APP, "tiny", overrides=[*overrides, "train.ema_momentum=0.9"]
+    )
+    run = RunDirectory(str(tmp_path / "averaged"))
+    averaged = train(APP, config, run)
+
+    # The average does not change training, only what is validated and kept.
+    assert [row["loss"] for row in averaged.history] == pytest.approx(
+        [row["loss"] for row in plain.history], rel=1e-5
+    )
+    assert [row["val_loss"] for row in averaged.history] != [
+        row["val_loss"] for row in plain.history
+    ]
+    # The model handed on holds the weights that were validated at its epoch.
+    (validated,) = [
+        row["val_loss"]
+        for row in averaged.history
+        if row["epoch"] == averaged.best_epoch
+    ]
+    evaluated = averaged.model.evaluate(averaged.data.validation, verbose=0)[0]
+    assert evaluated == pytest.approx(validated, rel=1e-5)
+    assert not all(
+        (a == b).all()
+        for a, b in zip(
+            averaged.model.get_weights(), plain.model.get_weights(), strict=True
+        )
+    )
+    # Started again, the finished run loads the same averaged weights.
+    again = train(APP, config, run)
+    for a, b in zip(
+        again.model.get_weights(), averaged.model.get_weights(), strict=True
+    ):
+        assert a.tolist() == b.tolist()

@@ -21,7 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 from lstm_keras import LSTM
-from lstm_keras.runner import App, AppData, ServingModule, TrainConfig
+from lstm_keras.runner import (
+    App,
+    AppData,
+    ServingModule,
+    TrainConfig,
+    optimizer_options,
+)
 
 matplotlib.use("Agg")
 
@@ -147,7 +153,9 @@ class ToyApp(App):
         )(normalized)
         model = keras.Model(inputs, outputs)
         model.compile(
-            optimizer=keras.optimizers.Adam(config.train.learning_rate),
+            optimizer=keras.optimizers.Adam(
+                config.train.learning_rate, **optimizer_options(config.train)
+            ),
             loss="mse",
             metrics=["mae"],
         )
