@@ -149,7 +149,7 @@ def test_mixed_precision_flag_sets_the_policy():
         assert set_precision(False) == "float32"
 
 
-def test_weight_averaging_validates_evaluates_and_resumes_on_the_average(tmp_path):
+def test_weight_averaging_validates_evaluates_and_reloads_the_average(tmp_path):
     overrides = ["train.epochs=3", "train.early_stopping_patience=0"]
     plain = train(
         APP,
