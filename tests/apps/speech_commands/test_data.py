@@ -165,6 +165,35 @@ def test_time_shift_moves_the_clip_by_at_most_the_configured_amount(tmp_path):
     assert np.all(np.abs(positions - 8000) <= 800) and len(set(positions)) > 1
 
 
+def test_background_noise_is_one_second_of_one_noise_file_at_a_random_gain():
+    config = _config(
+        "builtin", time_shift_ms=0.0, background_probability=1.0, background_volume=0.3
+    )
+    rng = np.random.default_rng(0)
+    background = rng.standard_normal((3, 20000)).astype(np.float32)
+    mixed = data._augment(
+        tf.zeros([16, 16000]), tf.constant([3, 4], tf.int64), background, config
+    ).numpy()
+    # Oracle: each clip, scaled to a peak of 1, is a 1 s slice of one noise
+    # row scaled the same way; find that slice by its first samples.
+    windows = np.lib.stride_tricks.sliding_window_view(background, 16000, axis=1)
+    found = set()
+    for clip in mixed:
+        gain = np.abs(clip).max()
+        assert 0 < gain <= 0.3
+        shape = clip / gain
+        starts = np.argwhere(
+            np.all(np.abs(windows[:, :, :4] / np.abs(windows).max(axis=2, keepdims=True)
+                          - shape[:4]) < 1e-5, axis=2)
+        )  # fmt: skip
+        assert len(starts) == 1
+        row, start = starts[0]
+        segment = background[row, start : start + 16000]
+        np.testing.assert_allclose(shape, segment / np.abs(segment).max(), atol=1e-5)
+        found.add(int(row))
+    assert len(found) > 1  # rows are drawn per clip
+
+
 def test_tiny_preset_builtin_corpus_is_generated_and_cached(tmp_path):
     tiny = PRESETS["tiny"]
     config = dataclasses.replace(
