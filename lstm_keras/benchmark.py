@@ -98,7 +98,24 @@ def _device_name():
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         return f"GPU ({len(gpus)}x)"
-    return f"CPU ({os.cpu_count()} cores, {platform.machine()})"
+    return f"CPU ({os.cpu_count()} cores, {platform.machine()}{_vector_width()})"
+
+
+def _vector_width(cpuinfo_path="/proc/cpuinfo"):
+    """`, AVX-512` or `, AVX2` where /proc/cpuinfo says: the ratios moved
+    with it (docs/performance.md), as Keras's small per-step ops and our
+    compiled loops gain differently from wider vectors."""
+    try:
+        with open(cpuinfo_path) as cpuinfo:
+            flags = next(
+                (line.split() for line in cpuinfo if line.startswith("flags")), []
+            )
+    except OSError:
+        return ""
+    for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")):
+        if flag in flags:
+            return f", {name}"
+    return ""
 
 
 def run(repeats, xla=False, bidirectional=False):

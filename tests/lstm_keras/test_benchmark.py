@@ -31,3 +31,16 @@ def test_page_holds_the_extra_tables_when_measured():
     assert every.index("## Compiled with XLA") < every.index("xla header")
     assert every.index("## Bidirectional") < every.index("bidi header")
     assert every.count("| 2, 3, 2, 4 |") == 3
+
+
+def test_the_page_names_the_cpus_vector_width(tmp_path):
+    """Ratios moved with the CPU's vector width (docs/performance.md)."""
+    cpuinfo = tmp_path / "cpuinfo"
+    for flags, expected in [
+        ("fpu avx2 avx512f", ", AVX-512"),
+        ("fpu sse4_2 avx2", ", AVX2"),
+        ("fpu sse4_2", ""),
+    ]:
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        assert benchmark._vector_width(cpuinfo) == expected
+    assert benchmark._vector_width(tmp_path / "missing") == ""
