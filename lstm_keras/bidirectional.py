@@ -262,7 +262,9 @@ def _run_kernel(implementation, tensors, mask, training):
 
     if implementation == "fused":
         return (*run_fused(*arguments), tf.constant(cudnn.FALLBACK))
-    return cudnn.run_on_device(run_cudnn, run_fused, run_autodiff, arguments, mask)
+    return cudnn.run_on_device(
+        run_cudnn, run_fused, run_autodiff, arguments, mask, keep_gates
+    )
 
 
 def _merge(merge_mode, y, y_rev):

@@ -154,7 +154,9 @@ def cudnn_lstm(
     return tf.where(tf.reverse(valid, [0]), outputs, h0[None]), c
 
 
-def run_on_device(cudnn_fn, fallback_fn, gpu_fallback_fn, arguments, mask):
+def run_on_device(
+    cudnn_fn, fallback_fn, gpu_fallback_fn, arguments, mask, training=True
+):
     """Runs `cudnn_fn` on a GPU (when the mask allows) and `fallback_fn` elsewhere.
 
     All take `arguments` (a tuple of tensors; `mask` last when not None) and
@@ -168,6 +170,11 @@ def run_on_device(cudnn_fn, fallback_fn, gpu_fallback_fn, arguments, mask):
     fallback, and Grappler's implementation selector swaps in the cuDNN one
     when the call is placed on a GPU (the mechanism tf.keras used). So the
     choice happens where the graph runs, and a SavedModel carries both.
+    `training` false (an inference call: Keras's evaluation and prediction,
+    serving signatures) leaves out the GPU twin's gradient functions, whose
+    building was most of such a trace (0.3-0.5 s a masked layer on a 2-core
+    CPU): on a GPU, a gradient through that call then runs the fallback's
+    forward and gradient, correct and slower.
     """
 
     def fallback(*args):
@@ -204,7 +211,8 @@ def run_on_device(cudnn_fn, fallback_fn, gpu_fallback_fn, arguments, mask):
     # Register the GPU twin (and its gradient) in the graph for the selector.
     twin = on_gpu.get_concrete_function(*arguments)
     twin.add_to_graph()
-    twin.add_gradient_functions_to_graph()
+    if training:
+        twin.add_gradient_functions_to_graph()
     return result
 
 

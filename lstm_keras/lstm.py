@@ -366,7 +366,9 @@ class LSTM(keras.layers.RNN):
         if implementation == "fused":
             hidden, c_last = run_fused(*arguments)
             return hidden, c_last, tf.constant(cudnn.FALLBACK)
-        return cudnn.run_on_device(run_cudnn, run_fused, run_autodiff, arguments, mask)
+        return cudnn.run_on_device(
+            run_cudnn, run_fused, run_autodiff, arguments, mask, keep_gates
+        )
 
     def _implementation(self):
         """ "cudnn" (device-selected), "fused" or "cell_loop"; logged once."""

@@ -104,6 +104,37 @@ def test_graph_carries_cudnn_twin_with_same_api_name(proj_units):
     assert num_proj == {proj_units or 0}
 
 
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["lstm", "bidirectional"])
+def test_only_training_calls_carry_the_twins_gradient_functions(bidirectional):
+    """Building the GPU twin's gradient was most of an inference trace; an
+    inference call carries the twin alone, a training call its gradient too."""
+    layer = lstm_keras.LSTM(3, return_sequences=True)
+    if bidirectional:
+        layer = lstm_keras.Bidirectional(layer)
+    layer.build((None, None, 3))
+    mask = tf.TensorSpec([None, None], tf.bool)
+
+    def gpu_functions(training):
+        graph = (
+            tf.function(lambda x, m: layer(x, mask=m, training=training))
+            .get_concrete_function(tf.TensorSpec([None, None, 3]), mask)
+            .graph.as_graph_def()
+        )
+        # A forward variant names its backward function and vice versa.
+        return sorted(
+            "forward"
+            if "backward_function_name" in function.attr
+            else "backward"
+            if "forward_function_name" in function.attr
+            else "inference"
+            for function in graph.library.function
+            if function.attr["api_preferred_device"].s == b"GPU"
+        )
+
+    assert gpu_functions(None) == gpu_functions(False) == ["inference"]
+    assert gpu_functions(True) == ["backward", "forward", "inference"]
+
+
 def _emulate_cudnn(params, x, h0, c0, input_dim, units):
     """NumPy LSTM reading its weights from cuDNN's canonical flat buffer."""
     offset, matrices, biases = 0, [], []
