@@ -193,8 +193,11 @@ def test_weights_move_both_ways_with_keras():
 
 @pytest.mark.parametrize("width", list(INPUT_WIDTHS))
 @pytest.mark.parametrize("mask_name", ["none", "holes"])
-def test_fallback_compiles_with_xla(width, mask_name):
-    """`use_cudnn=False` leaves no cuDNN twin, so XLA may compile the fallback."""
+@pytest.mark.parametrize("training", [True, False], ids=["training", "inference"])
+def test_fallback_compiles_with_xla(width, mask_name, training):
+    """`use_cudnn=False` leaves no cuDNN twin, so XLA may compile the fallback.
+
+    Inference with narrow inputs steps one activation per gate there."""
     features = INPUT_WIDTHS[width]
     ours, theirs = matched_pair(
         features=features, return_sequences=True, use_cudnn=False
@@ -203,7 +206,7 @@ def test_fallback_compiles_with_xla(width, mask_name):
 
     def outputs_and_gradients(layer):
         with tf.GradientTape() as tape:
-            outputs = layer(x, mask=mask, training=True)
+            outputs = layer(x, mask=mask, training=training)
             loss = tf.reduce_sum(outputs**2)
         return [outputs, *tape.gradient(loss, layer.trainable_variables)]
 
@@ -354,9 +357,9 @@ def test_batch_parts_under_xla(three_batch_parts, monkeypatch, width, jit_compil
     parts_used = []
     parts_loop = fallback._parts_loop
 
-    def spy(*arguments):
-        parts_used.append(arguments[8])
-        return parts_loop(*arguments)
+    def spy(*arguments, **options):
+        parts_used.append((arguments[8], options.get("per_gate", False)))
+        return parts_loop(*arguments, **options)
 
     monkeypatch.setattr(fallback, "_parts_loop", spy)
     features = INPUT_WIDTHS[width]
@@ -370,4 +373,5 @@ def test_batch_parts_under_xla(three_batch_parts, monkeypatch, width, jit_compil
     with lstm_keras.portable_graphs():
         result = run(x)
     np.testing.assert_allclose(result, theirs(x, mask=mask), atol=1e-5)
-    assert parts_used == [1 if jit_compile and width == "narrow" else 3]
+    narrow_under_xla = jit_compile and width == "narrow"
+    assert parts_used == [(1, True) if narrow_under_xla else (3, False)]
