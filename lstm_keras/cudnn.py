@@ -172,9 +172,9 @@ def run_on_device(
     choice happens where the graph runs, and a SavedModel carries both.
     `training` false (an inference call: Keras's evaluation and prediction,
     serving signatures) leaves out the GPU twin's gradient functions, whose
-    building was most of such a trace (0.3-0.5 s a masked layer on a 2-core
-    CPU): on a GPU, a gradient through that call then runs the fallback's
-    forward and gradient, correct and slower.
+    building cost up to 0.4 s per masked layer and trace on a 2-core CPU: on
+    a GPU, a gradient through that call should then run the fallback's
+    forward and gradient (the selector finds no GPU twin for them).
     """
 
     def fallback(*args):
