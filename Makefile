@@ -40,8 +40,8 @@ lint: install
 
 # Two processes, each test file whole in one (its module fixtures built once):
 # most of a test's time is tracing TensorFlow graphs in one Python thread, so
-# two nearly halve the suite on CI's 2 cores (23:50 -> 13:21 here). TEST_WORKERS=0
-# runs it in this process.
+# two nearly halve the suite on CI's 2 cores (23:50 -> 13:21 here).
+# TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
 test: lint system-packages
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile

@@ -208,7 +208,7 @@ def run_on_device(
         for function, device in ((fallback, "CPU"), (gpu, "GPU"))
     )
     result = on_cpu(*arguments)
-    # Register the GPU twin (and its gradient) in the graph for the selector.
+    # Register the GPU twin (and, for training, its gradient) for the selector.
     twin = on_gpu.get_concrete_function(*arguments)
     twin.add_to_graph()
     if training:
