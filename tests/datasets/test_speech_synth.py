@@ -275,30 +275,6 @@ def test_hum_peaks_at_the_mains_frequency():
     assert min(abs(peak_hertz - 50), abs(peak_hertz - 60)) < 1
 
 
-def test_espeak_speaks_english_voices_at_22050_hz():
-    espeak = speech_synth.ESpeak()
-    samples = espeak.synthesize("stop", "en-us+m3", 175, 50, 50, 100)
-    assert samples.dtype == np.int16 and 0.15 * 22050 < samples.size < 1.5 * 22050
-    assert {"m1", "f1", "whisper", "croak"} <= set(espeak.variants())
-    with pytest.raises(ValueError, match="no voice"):
-        espeak.synthesize("stop", "xx-nowhere+m1", 175, 50, 50, 100)
-
-
-@pytest.mark.parametrize("voice", ["en+m1", "en+Reed"])  # Reed: a Klatt voice
-def test_espeak_reset_speaks_the_same_whatever_came_before(voice):
-    espeak = speech_synth.ESpeak()
-    espeak.reset(3)
-    first = [espeak.synthesize("seven", voice, 170, 50, 50, 100) for _ in range(2)]
-    # Without a reset the same call gives other samples: the pitch flutter's
-    # phase and the noise generators run on from the utterance before.
-    assert not np.array_equal(first[0], first[1])
-    espeak.synthesize("hello there", "en+croak", 150, 40, 60, 100)
-    espeak.reset(3)
-    again = [espeak.synthesize("seven", voice, 170, 50, 50, 100) for _ in range(2)]
-    for before, after in zip(first, again, strict=True):
-        np.testing.assert_array_equal(before, after)
-
-
 def test_the_corpus_is_a_pure_function_of_its_config(tmp_path):
     # Two clips per speaker of eSpeak NG and Piper, whose engines keep state
     # from one utterance to the next: generated speaker after speaker in this
