@@ -172,8 +172,6 @@ class ModelConfig(ConfigSection):
         embedding_train_share: share of each training batch the embedding
             branch learns from (its frozen network costs most of a training
             step; the spectrogram branch always learns from all of it).
-        label_smoothing: probability mass each branch's training target
-            spreads uniformly over the labels (0: plain cross-entropy).
     """
 
     section_key = "model"
@@ -200,7 +198,6 @@ class ModelConfig(ConfigSection):
     embedding_units: PositiveInt = 128
     embedding_stride: Literal[1, 2, 4, 8] = 4
     embedding_train_share: Annotated[float, Above(0), AtMost(1)] = 1.0
-    label_smoothing: Fraction = 0.0
 
     def check(self):
         if not self.lstm_units:

@@ -565,32 +565,6 @@ def build_speech_model(
     return model
 
 
-@keras.saving.register_keras_serializable(package="speech_commands")
-class SmoothedSparseCrossEntropy(keras.losses.Loss):
-    """Cross-entropy of integer labels against probabilities, the target
-    smoothed: Keras's sparse loss takes no `label_smoothing`, so the labels
-    go one-hot into its categorical one.
-
-    Args:
-        label_smoothing: mass spread uniformly over the labels (0: the
-            plain sparse categorical cross-entropy).
-    """
-
-    def __init__(self, label_smoothing=0.0, name="cross_entropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.label_smoothing = label_smoothing
-
-    def call(self, y_true, y_pred):
-        labels = tf.cast(tf.reshape(y_true, [-1]), tf.int32)
-        targets = tf.one_hot(labels, tf.shape(y_pred)[-1], dtype=y_pred.dtype)
-        return keras.losses.categorical_crossentropy(
-            targets, y_pred, label_smoothing=self.label_smoothing
-        )
-
-    def get_config(self):
-        return {**super().get_config(), "label_smoothing": self.label_smoothing}
-
-
 def build_model(config: SpeechConfig, info) -> SpeechModel:
     """The compiled model to train: `SpeechModel` with Adam on a cosine decay.
 
@@ -608,13 +582,7 @@ def build_model(config: SpeechConfig, info) -> SpeechModel:
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule, **optimizer_options(config.train)),
-        # Keras's own sparse loss unless smoothing: its numbers differ from
-        # the one-hot loss's in the last bit, and runs of a seed repeat.
-        loss=(
-            SmoothedSparseCrossEntropy(config.model.label_smoothing)
-            if config.model.label_smoothing
-            else "sparse_categorical_crossentropy"
-        ),
+        loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         # The LSTM layers opt out of XLA (cuDNN is chosen at run time);
         # say so rather than have Keras warn.
