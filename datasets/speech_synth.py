@@ -5,7 +5,7 @@ is generated on the user's machine by three offline engines
 (`speech_voices`):
 
 - eSpeak NG (formant synthesis; `espeakng-loader` bundles the library and its
-  voices, loaded here with ctypes): a speaker is one (accent, voice variant)
+  voices, loaded with ctypes): a speaker is one (accent, voice variant)
   pair, e.g. `en-gb-scotland+f3`, with its own speed, pitch, pitch range and
   loudness.
 - flite (Debian `flite`; voices kal, kal16, awb, rms, slt: diphone and unit
