@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 # The extracted corpora themselves ship.
 DEBIAN_PACKAGES := dict-freedict-deu-eng libsword-utils sword-text-web sword-text-sparv
 # The speech corpus: flite voices, and real recordings (alsa-utils' "Front
-# Left"..., ktuberling-data's and klettres-data's words) for real negatives
-# and the real-speech check.
-DEBIAN_PACKAGES += flite alsa-utils ktuberling-data klettres-data
+# Left"..., ktuberling-data's and klettres-data's words, saytime's numbers)
+# for real negatives and the real-speech check.
+DEBIAN_PACKAGES += flite alsa-utils ktuberling-data klettres-data saytime
 
 .PHONY: install system-packages test demo bench lint format clean
 

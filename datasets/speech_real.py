@@ -1,6 +1,6 @@
 """Real human speech that Debian packages ship, read where it is installed.
 
-No package ships the Speech Commands words spoken by many people, but three
+No package ships the Speech Commands words spoken by many people, but four
 ship real recordings under open licences (each package's licence text is in
 `/usr/share/doc/<package>/copyright`; nothing is copied into this project):
 
@@ -11,9 +11,13 @@ ship real recordings under open licences (each package's licence text is in
   and about 70 words in each of 20 more languages, Ogg.
 - `klettres-data` (GPL-2+): letters and syllables ("no", "dog", "sky", ...)
   spoken in 20+ languages, Ogg.
+- `saytime` (its sound files GPL, by David C Dawson, 2004): one man saying
+  the numbers zero to twenty, thirty, forty, fifty and the words of a
+  spoken clock ("hour", "minutes", "exactly", ...), headerless 8 kHz
+  mu-law: telephone audio, as #13's blind check of the ten digits was.
 
 `recordings()` lists them as `Recording`s. English recordings
-(`en`, `en_GB`, alsa) form the *real-speech check*: they are never trained
+(`en`, `en_GB`, alsa, saytime) form the *real-speech check*: they are never trained
 on. The other languages' recordings are real negatives (`_unknown_`) and
 real background babble for training.
 
@@ -31,10 +35,31 @@ import pathlib
 import numpy as np
 
 SAMPLE_RATE = 16000
-PACKAGES = ("alsa-utils", "ktuberling-data", "klettres-data")
+PACKAGES = ("alsa-utils", "ktuberling-data", "klettres-data", "saytime")
 ALSA_FOLDER = pathlib.Path("/usr/share/sounds/alsa")
 KTUBERLING_FOLDER = pathlib.Path("/usr/share/ktuberling/sounds")
 KLETTRES_FOLDER = pathlib.Path("/usr/share/klettres")
+SAYTIME_FOLDER = pathlib.Path("/usr/share/saytime")
+# saytime's files are named by what they say: 7.au, oclock.au, the_time_is.au.
+_SAYTIME_NUMBERS = (
+    "zero one two three four five six seven eight nine ten eleven twelve "
+    "thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+_SAYTIME_WORDS = {
+    **{str(n): word for n, word in enumerate(_SAYTIME_NUMBERS)},
+    "30": "thirty",
+    "40": "forty",
+    "50": "fifty",
+    "oclock": "o'clock",
+    "the_time_is": "the time is",
+}
+# Headerless audio as saytime hands it to sox (`-t .ul -r 8000`).
+_SAYTIME_FORMAT = {
+    "format": "RAW",
+    "subtype": "ULAW",
+    "samplerate": 8000,
+    "channels": 1,
+}
 # The languages of the real-speech check (never trained on).
 HELD_OUT_LANGUAGES = ("en", "en_GB")
 
@@ -67,6 +92,8 @@ def installed_packages() -> tuple[str, ...]:
         present.append("ktuberling-data")
     if list(KLETTRES_FOLDER.glob("*/*/*.ogg")):
         present.append("klettres-data")
+    if list(SAYTIME_FOLDER.glob("*.au")):
+        present.append("saytime")
     return tuple(present)
 
 
@@ -98,9 +125,16 @@ def _klettres() -> list[Recording]:
     return found
 
 
+def _saytime() -> list[Recording]:
+    return [
+        Recording(str(path), _SAYTIME_WORDS.get(path.stem, path.stem), "en", "saytime")
+        for path in sorted(SAYTIME_FOLDER.glob("*.au"))
+    ]
+
+
 def recordings() -> list[Recording]:
     """Every installed recording (empty when none of the packages is there)."""
-    return _alsa() + _ktuberling() + _klettres()
+    return _alsa() + _ktuberling() + _klettres() + _saytime()
 
 
 def split_phrase(samples: np.ndarray, sample_rate: int) -> tuple[int, int]:
@@ -132,7 +166,10 @@ def load(recording: Recording) -> np.ndarray:
     import scipy.signal
     import soundfile
 
-    samples, rate = soundfile.read(recording.path, dtype="float64", always_2d=True)
+    raw = _SAYTIME_FORMAT if recording.package == "saytime" else {}
+    samples, rate = soundfile.read(
+        recording.path, dtype="float64", always_2d=True, **raw
+    )
     samples = samples.mean(axis=1)
     if recording.part >= 0:
         end, start = split_phrase(samples, rate)

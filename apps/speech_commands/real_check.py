@@ -2,13 +2,16 @@
 
 The synthetic test split only says how well the model knows unseen synthetic
 voices. This check runs the held-out English recordings of Debian's
-`alsa-utils`, `ktuberling-data` and `klettres-data` (`speech_real`) through
-the model, prepared as `lstm-keras predict` prepares a file (mono, 16 kHz,
-the loudest second), as recorded and through a simulated phone line:
+`alsa-utils`, `ktuberling-data`, `klettres-data` and `saytime`
+(`speech_real`) through the model, prepared as `lstm-keras predict`
+prepares a file (mono, 16 kHz, the loudest second), as recorded and through
+a simulated phone line:
 
 - word accuracy: recordings of a command word labelled with that word
   (for the 12 default labels: 3 "left" and 3 "right" said by the alsa-utils
-  speaker, 2 "no" from klettres-data; few clips, so a coarse number);
+  speaker, 2 "no" from klettres-data; few clips, so a coarse number; for
+  the ten digits, saytime's 8 kHz telephone recordings of "zero" to "nine",
+  the conditions of #13's blind check);
 - false accepts: recordings of other words labelled as any command word
   (they should be `_unknown_`; `_silence_` counts as a rejection too).
 """

@@ -43,8 +43,8 @@ MIXED = speech_synth.SynthConfig(
 needs_debian = pytest.mark.skipif(
     shutil.which("flite") is None
     or set(speech_real.installed_packages()) != set(speech_real.PACKAGES),
-    reason="needs Debian flite, alsa-utils, ktuberling-data, klettres-data "
-    "(make system-packages)",
+    reason="needs Debian flite, alsa-utils, ktuberling-data, klettres-data, "
+    "saytime (make system-packages)",
 )
 
 
