@@ -161,9 +161,8 @@ def split_phrase(samples: np.ndarray, sample_rate: int) -> tuple[int, int]:
     return best[0] * hop, best[1] * hop
 
 
-def load(recording: Recording) -> np.ndarray:
-    """The recording (its word, for phrases) as float32 16 kHz mono."""
-    import scipy.signal
+def read(recording: Recording) -> tuple[np.ndarray, int]:
+    """The recording (its word, for phrases) as float64 mono at its own rate."""
     import soundfile
 
     raw = _SAYTIME_FORMAT if recording.package == "saytime" else {}
@@ -174,9 +173,17 @@ def load(recording: Recording) -> np.ndarray:
     if recording.part >= 0:
         end, start = split_phrase(samples, rate)
         samples = samples[:end] if recording.part == 0 else samples[start:]
-    if rate != SAMPLE_RATE:
-        import math
+    return samples, rate
 
+
+def load(recording: Recording) -> np.ndarray:
+    """The recording (its word, for phrases) as float32 16 kHz mono."""
+    import math
+
+    import scipy.signal
+
+    samples, rate = read(recording)
+    if rate != SAMPLE_RATE:
         divisor = math.gcd(rate, SAMPLE_RATE)
         samples = scipy.signal.resample_poly(
             samples, SAMPLE_RATE // divisor, rate // divisor

@@ -63,3 +63,16 @@ def test_check_clips_are_one_second_and_the_phone_version_is_narrowband():
     assert spectrum[:, 4500:].sum() < 1e-3 * spectrum.sum()
     with pytest.raises(ValueError, match="condition"):
         check_clips("radio")
+
+
+def test_check_clips_are_prepared_as_serve_wav_prepares_a_file():
+    import scipy.signal
+
+    recordings, clips = check_clips("recorded")
+    (index,) = [i for i, r in enumerate(recordings) if r.path.endswith("/1.au")]
+    samples, rate = speech_real.read(recordings[index])
+    # serve_wav's resampler is the Fourier method of scipy.signal.resample;
+    # a clip under 1 s is zero-padded at its end.
+    expected = scipy.signal.resample(samples, samples.size * 16000 // rate)
+    np.testing.assert_allclose(clips[index, : expected.size], expected, atol=1e-5)
+    assert not clips[index, expected.size :].any()
