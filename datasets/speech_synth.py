@@ -122,7 +122,7 @@ TEST_NOISE_PROBABILITY = 0.8
 TEST_SNR_DB = (5.0, 35.0)
 
 # Fields added to SynthConfig after GENERATOR_VERSION 4, with their defaults.
-_LATER_FIELDS = {"level": (0.1, 0.9), "real_unknown_words": True}
+_LATER_FIELDS = {"level": (0.1, 0.9)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,9 +160,6 @@ class SynthConfig:
         real_unknown: how many installed real recordings of other languages
             (`speech_real`, chosen at random) join the training `_unknown_`
             clips; any > 0 also mixes real babble into the background noise.
-        real_unknown_words: False keeps those recordings out of `_unknown_`:
-            they make the babble only (a real voice is then never a training
-            word, command or not).
         background_seconds: length of each `_background_noise_` file.
         seed: random seed; the corpus is a pure function of the config.
     """
@@ -186,7 +183,6 @@ class SynthConfig:
     microphone_probability: float = 0.25
     level: tuple[float, float] = (0.1, 0.9)
     real_unknown: int = 1000
-    real_unknown_words: bool = True
     background_seconds: int = 60
     seed: int = 0
 
@@ -732,7 +728,7 @@ def _generate(root: pathlib.Path, config: SynthConfig, workers: int, progress: b
     # Slow engines first, so the two workers finish together.
     order = sorted(range(len(speakers)), key=lambda i: speakers[i].engine != "piper")
     tasks = [(_speaker_clips, (str(root), config, i, speakers[i])) for i in order]
-    recordings = real_negatives(config) if config.real_unknown_words else []
+    recordings = real_negatives(config)
     if recordings:
         (root / REAL_FOLDER).mkdir()
         packages = sorted({r.package for r in recordings})

@@ -65,8 +65,6 @@ class DataConfig(ConfigSection):
             languages (Debian `ktuberling-data`, `klettres-data`) join the
             training `_unknown_` clips, and real babble the background noise
             (0: neither).
-        real_unknown_words: builtin corpus: false keeps those real words out
-            of `_unknown_` (they make the babble only).
         repeats: builtin corpus: clips of each command word per speaker.
         unknown_per_speaker: builtin corpus: other-word clips per speaker.
         cache_dir: builtin corpus cache ("" = `~/.cache/lstm_keras`, or
@@ -99,7 +97,6 @@ class DataConfig(ConfigSection):
     level: tuple[PositiveFloat, PositiveFloat] = (0.1, 0.9)
     extra_unknown: tuple[str, ...] = ()
     real_unknown: NonNegativeInt = 1000
-    real_unknown_words: bool = True
     repeats: PositiveInt = 2
     unknown_per_speaker: NonNegativeInt = 6
     cache_dir: str = ""

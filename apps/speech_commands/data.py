@@ -191,7 +191,6 @@ def load_builtin(config: SpeechConfig) -> Corpus:
         speed=data.speed,
         level=data.level,
         real_unknown=data.real_unknown,
-        real_unknown_words=data.real_unknown_words,
         repeats=data.repeats,
         unknown_per_speaker=data.unknown_per_speaker,
     )

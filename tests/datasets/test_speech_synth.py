@@ -148,37 +148,6 @@ def test_every_engine_speaks_and_only_espeak_voices_are_held_out(tmp_path):
         assert np.sqrt(np.mean(samples**2)) > 0.005
 
 
-@needs_debian
-def test_real_words_kept_out_of_unknown_still_make_the_babble(tmp_path):
-    config = speech_synth.SynthConfig(
-        words=("go",), unknown_words=("up",), num_speakers=3, repeats=1,
-        unknown_per_speaker=1, background_seconds=2, engines=("espeak",),
-        real_unknown=4,
-    )  # fmt: skip
-    with_words = speech_synth.build(config, cache_dir=tmp_path, progress=False)
-    babble_only = speech_synth.build(
-        dataclasses.replace(config, real_unknown_words=False),
-        cache_dir=tmp_path,
-        progress=False,
-    )
-    assert len(list((with_words / speech_synth.REAL_FOLDER).glob("*.wav"))) == 4
-    assert not (babble_only / speech_synth.REAL_FOLDER).exists()
-    # The same corpus otherwise, byte for byte: babble and every synthetic clip.
-    synthetic = sorted(
-        p.relative_to(with_words)
-        for p in with_words.rglob("*.wav")
-        if speech_synth.REAL_FOLDER not in p.parts
-    )
-    assert any(p.name == speech_synth.BABBLE_FILE for p in synthetic)
-    assert synthetic == sorted(
-        p.relative_to(babble_only) for p in babble_only.rglob("*.wav")
-    )
-    for relative in synthetic:
-        assert (with_words / relative).read_bytes() == (
-            babble_only / relative
-        ).read_bytes()
-
-
 def test_real_negatives_skip_command_words_and_fail_clearly_when_missing(
     monkeypatch,
 ):
@@ -226,12 +195,10 @@ def test_cache_key_changes_with_the_config():
 def test_cache_key_of_a_later_field_counts_only_when_set():
     # A config leaving `level` at its default keys as before it existed.
     fields = {"version": speech_synth.GENERATOR_VERSION, **dataclasses.asdict(TINY)}
-    del fields["level"], fields["real_unknown_words"]
+    del fields["level"]
     payload = json.dumps(fields, sort_keys=True).encode()
     assert TINY.cache_key() == hashlib.sha1(payload).hexdigest()[:12]
     assert dataclasses.replace(TINY, level=(0.5, 0.5)).cache_key() != TINY.cache_key()
-    babble_only = dataclasses.replace(TINY, real_unknown_words=False)
-    assert babble_only.cache_key() != TINY.cache_key()
 
 
 DRY = dict(room_probability=0.0, telephone_probability=0.0, microphone_probability=0.0)
