@@ -16,10 +16,10 @@ ship real recordings under open licences (each package's licence text is in
   spoken clock ("hour", "minutes", "exactly", ...), headerless 8 kHz
   mu-law: telephone audio, as #13's blind check of the ten digits was.
 
-`recordings()` lists them as `Recording`s. English recordings
-(`en`, `en_GB`, alsa, saytime) form the *real-speech check*: they are never trained
-on. The other languages' recordings are real negatives (`_unknown_`) and
-real background babble for training.
+`recordings()` lists them as `Recording`s. English recordings (`en`,
+`en_GB`, alsa, saytime) form the *real-speech check*: they are never
+trained on. The other languages' recordings are real negatives
+(`_unknown_`) and real background babble for training.
 
 Example:
 

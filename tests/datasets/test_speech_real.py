@@ -1,8 +1,8 @@
 """Real recordings from Debian packages: listing, phrase splitting, hold-out.
 
 The recordings come from Debian packages the Makefile installs
-(`alsa-utils`, `ktuberling-data`, `klettres-data`, `saytime`); tests that read them skip
-where they are not installed.
+(`alsa-utils`, `ktuberling-data`, `klettres-data`, `saytime`); tests that
+read them skip where they are not installed.
 """
 
 import os
