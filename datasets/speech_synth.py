@@ -615,7 +615,7 @@ def real_negatives(config: SynthConfig) -> list[speech_real.Recording]:
         raise RuntimeError(
             "SynthConfig.real_unknown needs the Debian packages "
             f"{', '.join(speech_real.PACKAGES)} (real recordings); install them "
-            "(make system-packages) or set data.real_unknown=false."
+            "(make system-packages) or set data.real_unknown=0."
         )
     return found
 

@@ -7,8 +7,8 @@ All preprocessing is in the graph, so TF Serving takes raw audio:
   (`serve_wav` pads or cuts files to 1 s itself).
 - `serve_wav`: `wav` string `[batch]`, each a 16-bit PCM WAV file's bytes at
   any sample rate and channel count (`tf.audio.decode_wav`; channels are
-  averaged, other rates resampled by FFT, then cut or zero-padded to 1 s:
-  longer clips keep their loudest second).
+  averaged, other rates resampled by FFT, then cut or centred in 1 s of
+  zeros: longer clips keep their loudest second).
 - `stream_step`: `chunk` float32 `[batch, k * frame_step]` plus the model's
   states (`frontend_buffer`, `conv_*_frames`, `lstm_*_h`, `lstm_*_c`...);
   returns the probabilities so far and the new states under the same names.
@@ -73,9 +73,16 @@ def fft_resample(samples, rate, target_rate=SAMPLE_RATE):
 
 
 def loudest_second(samples):
-    """Zero-pads to 1 s, or keeps the 1 s window with the most energy."""
-    num_samples = tf.shape(samples)[0]
-    padded = tf.pad(samples, [[0, tf.maximum(CLIP_SAMPLES - num_samples, 0)]])
+    """Centres a clip under 1 s in 1 s of zeros, or keeps a longer clip's
+    1 s window with the most energy.
+
+    Centred, not padded at its end: the corpus places each word anywhere in
+    its second, so a word at the very start is the edge of what the model
+    heard. A tightly cut recording padded at its end put a real speaker's
+    digits there and lost up to three of ten (README, "Short clips").
+    """
+    missing = tf.maximum(CLIP_SAMPLES - tf.shape(samples)[0], 0)
+    padded = tf.pad(samples, [[missing // 2, missing - missing // 2]])
     energy = tf.concat([[0.0], tf.cumsum(tf.square(padded))], axis=0)
     window_energy = energy[CLIP_SAMPLES:] - energy[:-CLIP_SAMPLES]
     start = tf.argmax(window_energy, output_type=tf.int32)

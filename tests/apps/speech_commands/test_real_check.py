@@ -72,7 +72,9 @@ def test_check_clips_are_prepared_as_serve_wav_prepares_a_file():
     (index,) = [i for i, r in enumerate(recordings) if r.path.endswith("/1.au")]
     samples, rate = speech_real.read(recordings[index])
     # serve_wav's resampler is the Fourier method of scipy.signal.resample;
-    # a clip under 1 s is zero-padded at its end.
+    # a clip under 1 s is centred in 1 s of zeros.
     expected = scipy.signal.resample(samples, samples.size * 16000 // rate)
-    np.testing.assert_allclose(clips[index, : expected.size], expected, atol=1e-5)
-    assert not clips[index, expected.size :].any()
+    start = (16000 - expected.size) // 2
+    end = start + expected.size
+    np.testing.assert_allclose(clips[index, start:end], expected, atol=1e-5)
+    assert not clips[index, :start].any() and not clips[index, end:].any()

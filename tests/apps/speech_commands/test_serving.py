@@ -162,9 +162,10 @@ def test_fft_resample_matches_scipy_resample(length, rate):
     np.testing.assert_allclose(ours, reference, atol=2e-4)
 
 
-def test_loudest_second_pads_short_and_finds_the_word_in_long_clips():
-    short = loudest_second(tf.ones([100])).numpy()
-    assert short.shape == (16000,) and short[:100].all() and not short[100:].any()
+def test_loudest_second_centres_short_and_finds_the_word_in_long_clips():
+    short = loudest_second(tf.ones([101])).numpy()
+    assert short.shape == (16000,) and short[7949:8050].all()
+    assert not short[:7949].any() and not short[8050:].any()
     long = np.zeros(30000, np.float32)
     long[20000:20100] = 1.0
     assert loudest_second(tf.constant(long)).numpy().sum() == 100
