@@ -6,8 +6,10 @@ voices. This check runs the held-out English recordings of Debian's
 (`speech_real`) through the model, as recorded and through a simulated
 phone line. Each word is prepared as the export's `serve_wav` prepares the
 WAV file `lstm-keras predict` sends (the blind check's files were WAV):
-mono, resampled to 16 kHz by FFT, the loudest second. (Another resampler
-moved one of saytime's digits across the decision: 0.42 against 0.59.)
+mono, resampled to 16 kHz by FFT, centred in 1 s if shorter, else its
+loudest second. (Another resampler moved one of saytime's digits across
+the decision: 0.42 against 0.59; padding at the end instead of centring,
+up to three of ten.)
 
 - word accuracy: recordings of a command word labelled with that word
   (for the 12 default labels: 3 "left" and 3 "right" said by the alsa-utils
