@@ -389,8 +389,12 @@ class SeedEnsemble(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
 
-def build_model(config, info) -> keras.Model:
-    """The compiled forecaster named by `config.model` for `info` (`TimeSeriesInfo`)."""
+def build_model(config, info, linear_windows=None) -> keras.Model:
+    """The compiled forecaster named by `config.model` for `info` (`TimeSeriesInfo`).
+
+    `linear_windows`: the `(inputs, targets)` a linear residual base is
+    fitted on; the training split's windows unless given.
+    """
     settings = dict(
         input_steps=info.input_steps,
         num_inputs=info.num_inputs,
@@ -404,7 +408,9 @@ def build_model(config, info) -> keras.Model:
     if config.model.kind == "single_shot":
         linear_base = None
         if config.model.residual_base == "linear":
-            linear_base = LinearForecaster().fit(*info.window_arrays("train"))
+            linear_base = LinearForecaster().fit(
+                *(linear_windows or info.window_arrays("train"))
+            )
         members = [
             build_single_shot(
                 linear_base=linear_base,
