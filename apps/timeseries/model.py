@@ -389,11 +389,11 @@ class SeedEnsemble(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
 
-def build_model(config, info, linear_windows=None) -> keras.Model:
+def build_model(config, info, linear_base=None) -> keras.Model:
     """The compiled forecaster named by `config.model` for `info` (`TimeSeriesInfo`).
 
-    `linear_windows`: the `(inputs, targets)` a linear residual base is
-    fitted on; the training split's windows unless given.
+    `linear_base`: a fitted `LinearForecaster` for a linear residual base;
+    one fitted on the training split's windows unless given.
     """
     settings = dict(
         input_steps=info.input_steps,
@@ -406,11 +406,10 @@ def build_model(config, info, linear_windows=None) -> keras.Model:
         residual=config.model.residual,
     )
     if config.model.kind == "single_shot":
-        linear_base = None
-        if config.model.residual_base == "linear":
-            linear_base = LinearForecaster().fit(
-                *(linear_windows or info.window_arrays("train"))
-            )
+        if config.model.residual_base != "linear":
+            linear_base = None
+        elif linear_base is None:
+            linear_base = LinearForecaster().fit(*info.window_arrays("train"))
         members = [
             build_single_shot(
                 linear_base=linear_base,

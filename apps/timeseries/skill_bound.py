@@ -65,12 +65,14 @@ def _test_series(info) -> np.ndarray:
     return np.repeat(np.arange(len(counts)), counts)
 
 
-def cross_fitted(config, info, folds: int):
+def cross_fitted(config, info, windows, folds: int):
     """Test forecasts of the preset's model and of the linear baseline, each
-    block by models that saw the other blocks (`season_folds`)."""
-    train = info.window_arrays("train")
-    validation = info.window_arrays("validation")
-    test_inputs, test_truth = info.window_arrays("test")
+    block by models that saw the other blocks (`season_folds`).
+
+    `windows`: `info.window_arrays(split)` for each split.
+    """
+    train, validation = windows["train"], windows["validation"]
+    test_inputs, test_truth = windows["test"]
     masks = season_folds(
         _test_series(info),
         info.window_origins("test"),
@@ -82,15 +84,17 @@ def cross_fitted(config, info, folds: int):
         "linear": np.zeros_like(test_truth),
     }
     for held, usable in masks:
-        windows = tuple(
+        seen = tuple(
             np.concatenate([part, test_part[usable]])
             for part, test_part in zip(train, (test_inputs, test_truth), strict=True)
         )
+        linear = model.LinearForecaster().fit(*seen)
+        forecasts["linear"][held] = linear.predict(test_inputs[held])
         keras.utils.set_random_seed(config.train.seed)
-        forecaster = model.build_model(config, info, linear_windows=windows)
+        forecaster = model.build_model(config, info, linear_base=linear)
         patience = config.train.early_stopping_patience
         forecaster.fit(
-            *windows,
+            *seen,
             batch_size=config.train.batch_size,
             epochs=config.train.epochs,
             validation_data=validation,
@@ -105,8 +109,6 @@ def cross_fitted(config, info, folds: int):
         )
         outputs = forecaster.predict(test_inputs[held], batch_size=1024, verbose=0)
         forecasts["model"][held] = model.point_forecast(outputs, config.model.quantiles)
-        linear = model.LinearForecaster().fit(*windows)
-        forecasts["linear"][held] = linear.predict(test_inputs[held])
     return forecasts
 
 
@@ -128,7 +130,7 @@ def main(preset: str = "default", folds: str = "6") -> None:
             model.LinearForecaster().fit(inputs, targets).predict(test_inputs)
         )
     }
-    for name, forecast in cross_fitted(config, info, int(folds)).items():
+    for name, forecast in cross_fitted(config, info, windows, int(folds)).items():
         results[f"{name}, other test blocks seen ({folds} blocks)"] = mae(forecast)
     for index, target in enumerate(info.target_names):
         print(

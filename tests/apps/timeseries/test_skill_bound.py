@@ -37,9 +37,10 @@ def test_cross_fitted_linear_is_refitted_per_block():
         config, train=dataclasses.replace(config.train, epochs=1)
     )
     info = data.load(config)
-    forecasts = skill_bound.cross_fitted(config, info, folds=2)
-    train = info.window_arrays("train")
-    test_inputs, test_truth = info.window_arrays("test")
+    windows = {split: info.window_arrays(split) for split in info.splits}
+    forecasts = skill_bound.cross_fitted(config, info, windows, folds=2)
+    train = windows["train"]
+    test_inputs, test_truth = windows["test"]
     assert forecasts["model"].shape == test_truth.shape
     assert np.isfinite(forecasts["model"]).all()
     masks = skill_bound.season_folds(
